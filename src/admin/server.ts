@@ -1,0 +1,38 @@
+// The admin listener, apart from the proxy port (where GET http://x/metrics is a proxied
+// request): /metrics for Prometheus, /healthz for liveness, /readyz for readiness.
+import http from 'node:http';
+import type { Registry } from 'prom-client';
+
+export interface AdminState {
+  /** False while draining, so load balancers stop sending new work. */
+  ready(): boolean;
+}
+
+export function createAdminServer(registry: Registry, state: AdminState): http.Server {
+  const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('method not allowed\n');
+      return;
+    }
+    switch (path) {
+      case '/metrics':
+        registry.metrics().then(
+          (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
+          (err: Error) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`metrics failed: ${err.message}\n`),
+        );
+        return;
+      case '/healthz':
+        res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
+        return;
+      case '/readyz': {
+        const ready = state.ready();
+        res.writeHead(ready ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ready ? 'ready\n' : 'draining\n');
+        return;
+      }
+      default:
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
+    }
+  });
+  return server;
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// hopwatch's command line: serve (the default) and check-config.
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { ConfigError, loadConfig } from './config/load.ts';
+import { redactConfig } from './config/redact.ts';
+import { ListenError, startHopwatch } from './server.ts';
+import { VERSION } from './version.ts';
+
+const USAGE = `hopwatch ${VERSION}: a forwarding proxy that tells you which hop failed and why
+
+Usage:
+  hopwatch [serve] [--config FILE]     run the proxy (default config: config/default.yaml)
+  hopwatch check-config [FILE]         validate a config and print the effective one, secrets redacted
+  hopwatch --version | --help
+
+Environment variables override single keys: HOPWATCH_TIMEOUTS__CONNECT_MS=2000 sets
+timeouts.connectMs ("__" between levels). HOPWATCH_CONFIG names the config file.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const [command = 'serve', ...rest] = positionals;
+  switch (command) {
+    case 'serve':
+      if (rest.length) return usageError(`serve takes no arguments besides --config (got ${rest.join(' ')})`);
+      return serve(values.config ?? process.env.HOPWATCH_CONFIG);
+    case 'check-config': {
+      if (rest.length > 1) return usageError('check-config takes one file');
+      const config = loadConfig({ file: rest[0] ?? values.config ?? process.env.HOPWATCH_CONFIG, env: process.env });
+      process.stdout.write(`# valid: effective configuration (defaults < file < HOPWATCH_* environment)\n${stringify(redactConfig(config))}`);
+      return 0;
+    }
+    default:
+      return usageError(`unknown command "${command}"`);
+  }
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`hopwatch: ${message}\n\n${USAGE}`);
+  return 64;
+}
+
+async function serve(file: string | undefined): Promise<number> {
+  const config = loadConfig({ file, env: process.env });
+  const hopwatch = await startHopwatch({ config });
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    if (++signals > 1) process.exit(1); // a second signal: stop waiting
+    hopwatch.logger.info({ signal }, 'shutting down');
+    hopwatch.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  return new Promise<number>(() => {}); // runs until a signal
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError || err instanceof ListenError) {
+      process.stderr.write(`hopwatch: ${err.message}\n`);
+      process.exitCode = err instanceof ConfigError ? 78 : 1;
+    } else if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.exitCode = usageError(err.message);
+    } else {
+      process.stderr.write(`hopwatch: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,131 @@
+// The one description of hopwatch's configuration: TypeBox gives both the JSON Schema
+// (validated by ajv, published as config/schema.json) and the static type, so they cannot drift.
+// Every object carries `default: {}` so ajv's useDefaults fills nested sections that are absent.
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535, description: '0 picks a free port' });
+const Host = Type.String({ minLength: 1, description: 'address to bind' });
+const Millis = (def: number, description: string) =>
+  Type.Integer({ minimum: 1, maximum: 86_400_000, default: def, description });
+const Section = <T extends Parameters<typeof Type.Object>[0]>(props: T, description: string) =>
+  Type.Object(props, { additionalProperties: false, default: {}, description });
+
+// An RFC 8941 token, because the name is sent as the Proxy-Status member and in Via.
+const ProxyName = Type.String({
+  pattern: "^[A-Za-z*][A-Za-z0-9!#$%&'*+.^_`|~:/-]{0,63}$",
+  default: 'hopwatch',
+  description: 'name this proxy uses in Proxy-Status and Via (an RFC 8941 token)',
+});
+
+const Listener = (host: string, port: number, enabled: boolean, what: string) =>
+  Section(
+    {
+      enabled: Type.Boolean({ default: enabled }),
+      host: Type.String({ ...Host, default: host }),
+      port: Type.Integer({ ...Port, default: port }),
+    },
+    what,
+  );
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const Cidr = Type.String({ minLength: 1, description: 'an address or CIDR, e.g. 10.0.0.0/8 or ::1/128' });
+
+export const ConfigSchema = Type.Object(
+  {
+    proxyName: ProxyName,
+    http: Listener('127.0.0.1', 8080, true, 'HTTP forward proxy and CONNECT listener'),
+    socks: Listener('127.0.0.1', 1080, false, 'SOCKS5 listener (arrives with issue #3; accepted, not yet served)'),
+    admin: Listener('127.0.0.1', 9464, true, 'admin listener: /metrics, /healthz, /readyz'),
+    auth: Section(
+      {
+        users: Type.Array(
+          Type.Object(
+            {
+              username: Type.String({ minLength: 1, maxLength: 255 }),
+              password: Type.String({ minLength: 1, maxLength: 1024 }),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], description: 'proxy users (enforced from issue #3)' },
+        ),
+      },
+      'proxy authentication',
+    ),
+    access: Section(
+      {
+        allowClients: Type.Array(Cidr, {
+          default: ['127.0.0.0/8', '::1/128'],
+          description: 'client addresses allowed to use the proxy (enforced from issue #3)',
+        }),
+        denyDestinations: Type.Array(Type.String({ minLength: 1 }), {
+          default: [],
+          description: 'destinations refused, by CIDR or host name (enforced from issue #3)',
+        }),
+      },
+      'access policy',
+    ),
+    dns: Section(
+      {
+        servers: Type.Array(Type.String({ minLength: 1 }), {
+          default: [],
+          description:
+            'resolver addresses ("ip" or "ip:port") queried directly instead of the system resolver; ' +
+            'empty uses the system resolver (and /etc/hosts)',
+        }),
+      },
+      'name resolution',
+    ),
+    timeouts: Section(
+      {
+        requestHeadersMs: Millis(10_000, 'a client must send its request headers within this time (408)'),
+        dnsMs: Millis(5_000, 'name resolution (dns_timeout, 504)'),
+        connectMs: Millis(10_000, 'TCP connect to the upstream, all addresses together (connect_timeout, 504)'),
+        tlsMs: Millis(10_000, 'TLS handshake with the upstream, also watched inside CONNECT tunnels (tls_timeout, 504)'),
+        responseMs: Millis(30_000, 'upstream response headers after the request was sent (response_timeout, 504)'),
+        idleMs: Millis(60_000, 'no bytes either way on a response body or tunnel (idle_timeout)'),
+        keepAliveMs: Millis(5_000, 'idle client keep-alive connections are closed after this'),
+      },
+      'timeouts in milliseconds',
+    ),
+    limits: Section(
+      {
+        maxConnections: Type.Integer({
+          minimum: 1,
+          maximum: 1_000_000,
+          default: 10_000,
+          description: 'client connections over all front-ends; more are answered 503 (connection_limit)',
+        }),
+        maxHeaderBytes: Type.Integer({
+          minimum: 1024,
+          maximum: 1_048_576,
+          default: 16_384,
+          description: 'request header section size; larger gets 431',
+        }),
+      },
+      'limits',
+    ),
+    log: Section(
+      {
+        level: Type.Unsafe<LogLevel>({ type: 'string', enum: [...LOG_LEVELS], default: 'info' }),
+        requests: Type.Boolean({ default: true, description: 'one JSON line per finished exchange' }),
+      },
+      'logging (pino JSON lines on stdout)',
+    ),
+  },
+  { additionalProperties: false, $id: 'https://hopwatch.dev/config.schema.json', title: 'hopwatch configuration' },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+
+/** The schema node at a config path ("timeouts", "connectMs"); array indexes step into items. */
+export function schemaAt(path: readonly string[]): TSchema | undefined {
+  let node: TSchema | undefined = ConfigSchema;
+  for (const key of path) {
+    const shape = node as { properties?: Record<string, TSchema>; items?: TSchema };
+    node = /^[0-9]+$/.test(key) && shape.items ? shape.items : shape.properties?.[key];
+    if (!node) return undefined;
+  }
+  return node;
+}

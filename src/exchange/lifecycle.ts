@@ -1,0 +1,98 @@
+// Interceptors may end an exchange at a named hop with a classified failure (auth, policy,
+// limits); observers only read records (log, metrics, analysis) and cannot change an outcome.
+// Both are registered before the listeners open. The same events go out on diagnostics_channel
+// so that third parties can observe without patching hopwatch.
+import diagnostics from 'node:diagnostics_channel';
+import { HopFailure } from '../classify/failure.ts';
+import { HOPS, type Hop } from './hops.ts';
+import type { Exchange } from './record.ts';
+
+export type InterceptResult = HopFailure | undefined;
+export type Interceptor = (exchange: Exchange) => InterceptResult | Promise<InterceptResult>;
+
+export interface Observer {
+  readonly name: string;
+  onHop?(exchange: Exchange, hop: Hop): void;
+  onEnd?(exchange: Exchange): void;
+}
+
+export const CHANNELS = {
+  hop: diagnostics.channel('hopwatch:exchange:hop'),
+  end: diagnostics.channel('hopwatch:exchange:end'),
+} as const;
+
+export class Lifecycle {
+  private readonly interceptors = new Map<Hop, Interceptor[]>();
+  private hopObservers: Observer[] = [];
+  private endObservers: Observer[] = [];
+  private sealed = false;
+  /** Called when an observer throws: observers must never break the proxy. */
+  onObserverError: (observer: string, err: unknown) => void = () => {};
+
+  intercept(hop: Hop, interceptor: Interceptor): this {
+    this.assertOpen();
+    if (!HOPS.includes(hop)) throw new Error(`unknown hop ${String(hop)}`);
+    const list = this.interceptors.get(hop) ?? [];
+    list.push(interceptor);
+    this.interceptors.set(hop, list);
+    return this;
+  }
+
+  observe(observer: Observer): this {
+    this.assertOpen();
+    if (observer.onHop) this.hopObservers.push(observer);
+    if (observer.onEnd) this.endObservers.push(observer);
+    return this;
+  }
+
+  /** No more registrations: the lists are fixed while traffic flows. */
+  seal(): void {
+    this.sealed = true;
+  }
+
+  hasInterceptors(hop: Hop): boolean {
+    return this.interceptors.has(hop);
+  }
+
+  /** Runs the hop's interceptors in order; the first failure ends the exchange. */
+  async runInterceptors(hop: Hop, exchange: Exchange): Promise<InterceptResult> {
+    const list = this.interceptors.get(hop);
+    if (!list) return undefined;
+    for (const interceptor of list) {
+      let result: InterceptResult;
+      try {
+        result = await interceptor(exchange);
+      } catch (err) {
+        return new HopFailure('internal_error', 'an interceptor failed', { hop, cause: err });
+      }
+      if (result) return result;
+    }
+    return undefined;
+  }
+
+  hop(exchange: Exchange, hop: Hop): void {
+    for (const observer of this.hopObservers) {
+      try {
+        observer.onHop!(exchange, hop);
+      } catch (err) {
+        this.onObserverError(observer.name, err);
+      }
+    }
+    if (CHANNELS.hop.hasSubscribers) CHANNELS.hop.publish({ exchange, hop });
+  }
+
+  end(exchange: Exchange): void {
+    for (const observer of this.endObservers) {
+      try {
+        observer.onEnd!(exchange);
+      } catch (err) {
+        this.onObserverError(observer.name, err);
+      }
+    }
+    if (CHANNELS.end.hasSubscribers) CHANNELS.end.publish({ exchange });
+  }
+
+  private assertOpen(): void {
+    if (this.sealed) throw new Error('register interceptors and observers before the listeners open');
+  }
+}

@@ -1,0 +1,70 @@
+// CONNECT front-end: opens a tunnel to host:port through the connector and relays bytes.
+// A CONNECT that cannot be served is always answered with a classified status (502/504 …)
+// and Proxy-Status, never with a silent close.
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { HopFailure } from '../classify/failure.ts';
+import { classify } from '../classify/rules.ts';
+import { admit } from '../exchange/admit.ts';
+import { Exchange } from '../exchange/record.ts';
+import type { FrontContext } from './context.ts';
+import { buildErrorAnswer, writeErrorToSocket } from './error-response.ts';
+import { forwardable } from './headers.ts';
+import { parseConnectTarget } from './target.ts';
+import { relay } from './tunnel.ts';
+
+const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+
+export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: Socket, head: Buffer): void {
+  const ex = new Exchange(ctx.lifecycle, 'connect', client.remoteAddress ?? '', client.remotePort ?? 0);
+  ex.method = 'CONNECT';
+  const abort = new AbortController();
+  const onEarlyClose = () => {
+    ex.fail(new HopFailure('client_abort', 'the client closed the connection before the tunnel opened', { hop: ex.hop }));
+    abort.abort(ex.failure);
+    ex.finish();
+  };
+  client.once('close', onEarlyClose);
+  client.on('error', () => {}); // 'close' follows and decides
+
+  const refuse = (failure: HopFailure) => {
+    ex.fail(failure);
+    const answer = buildErrorAnswer(ctx.proxyName, ex.id, ex.failure ?? failure, req.headers.accept);
+    ex.status = answer.status;
+    client.off('close', onEarlyClose);
+    client.once('close', () => ex.finish());
+    writeErrorToSocket(client, answer);
+  };
+
+  if (ctx.gate.isOverLimit(client)) return refuse(new HopFailure('connection_limit', `${ctx.gate.max} client connections are open`));
+  ex.reach('parse');
+  const target = parseConnectTarget(req.url ?? '');
+  if (target instanceof HopFailure) return refuse(target);
+  ex.host = target.host;
+  ex.port = target.port;
+  ex.request.via = forwardable(req.rawHeaders).via;
+
+  void open(target);
+
+  async function open(target: { host: string; port: number }) {
+    let upstream: Socket;
+    try {
+      const denied = await admit(ex);
+      if (denied) return refuse(denied);
+      upstream = await ctx.connector.open(ex, target.host, target.port, { signal: abort.signal });
+    } catch (err) {
+      if (client.destroyed) return; // the client left: already recorded as client_abort
+      return refuse(classify(ex.hop, err));
+    }
+    client.off('close', onEarlyClose);
+    if (client.destroyed) {
+      upstream.destroy();
+      return onEarlyClose();
+    }
+    ex.status = 200;
+    ex.responseStarted = true;
+    ex.reach('deliver');
+    client.write(ESTABLISHED);
+    relay(ex, client, upstream, { idleMs: ctx.timeouts.idleMs, tlsMs: ctx.timeouts.tlsMs }, head);
+  }
+}

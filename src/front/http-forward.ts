@@ -1,0 +1,178 @@
+// HTTP forward proxy front-end: absolute-form requests (GET http://host/path) are forwarded
+// through the pooled upstream agent. This file translates between Node's request/response
+// objects and the exchange record; classification and upstream work live elsewhere.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { codeForUpstreamStatus } from '../classify/catalogue.ts';
+import { HopFailure } from '../classify/failure.ts';
+import { proxyStatusForUpstream } from '../classify/proxy-status.ts';
+import { classify } from '../classify/rules.ts';
+import { admit } from '../exchange/admit.ts';
+import { Exchange } from '../exchange/record.ts';
+import type { UpstreamRequestOptions } from '../upstream/agent.ts';
+import type { FrontContext } from './context.ts';
+import { buildErrorAnswer, sendErrorResponse } from './error-response.ts';
+import { forwardable } from './headers.ts';
+import { parseForwardTarget, type ForwardTarget } from './target.ts';
+
+export function handleForward(ctx: FrontContext, req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  const ex = new Exchange(ctx.lifecycle, 'http', socket.remoteAddress ?? '', socket.remotePort ?? 0);
+  ex.method = req.method;
+  // Whatever happens below, the record ends exactly once, when the client's response closes.
+  res.once('close', () => {
+    if (!res.writableFinished) ex.fail(new HopFailure('client_abort', 'the client closed the connection', { hop: ex.hop }));
+    ex.finish();
+  });
+  if (ctx.gate.isOverLimit(socket)) {
+    ex.status = 503;
+    return answerFailure(ctx, ex, req, res, new HopFailure('connection_limit', `${ctx.gate.max} client connections are open`));
+  }
+  ex.reach('parse');
+  const target = parseForwardTarget(req.url ?? '');
+  if (target instanceof HopFailure) return answerFailure(ctx, ex, req, res, target);
+  ex.scheme = target.scheme;
+  ex.host = target.host;
+  ex.port = target.port;
+  ex.path = target.path;
+  const { headers, via } = forwardable(req.rawHeaders, HOST_FIELD);
+  ex.request.via = via;
+  admit(ex).then(
+    (denied) => (denied ? answerFailure(ctx, ex, req, res, denied) : forward(ctx, ex, req, res, target, headers)),
+    (err: unknown) => answerFailure(ctx, ex, req, res, classify(ex.hop, err)),
+  );
+}
+
+const HOST_FIELD = new Set(['host']);
+
+function forward(
+  ctx: FrontContext,
+  ex: Exchange,
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: ForwardTarget,
+  headers: string[],
+): void {
+  if (res.destroyed) return; // the client left during auth/policy
+  headers.unshift('Host', target.authority);
+  headers.push('Via', `1.1 ${ctx.viaName}`);
+  const abort = new AbortController();
+  const options: UpstreamRequestOptions = {
+    agent: target.scheme === 'https' ? ctx.agents.https : ctx.agents.http,
+    host: target.host,
+    port: target.port,
+    method: req.method,
+    path: target.pathAndQuery,
+    headers,
+    setHost: false,
+    exchange: ex,
+    hopwatchSignal: abort.signal,
+  };
+  const upReq = http.request(options);
+  let responded = false;
+  let sentAt = 0;
+  let responseTimer: NodeJS.Timeout | undefined;
+  // The response clock starts once the request is on a socket and its body fully sent.
+  let waitingFor = 2;
+  const armResponseTimer = () => {
+    if (--waitingFor > 0 || responded) return;
+    responseTimer = setTimeout(() => {
+      fail(new HopFailure('response_timeout', `no response headers within ${ctx.timeouts.responseMs} ms`));
+    }, ctx.timeouts.responseMs);
+  };
+
+  const fail = (failure: HopFailure) => {
+    clearTimeout(responseTimer);
+    ex.fail(failure);
+    abort.abort(failure);
+    upReq.destroy();
+    if (!res.headersSent) answerFailure(ctx, ex, req, res, ex.failure ?? failure);
+    else res.destroy(); // a response already started: cut it, never leave the client hanging
+  };
+
+  res.once('close', () => {
+    if (!res.writableFinished) {
+      // The client left: stop the upstream at once instead of downloading into nothing.
+      abort.abort(new HopFailure('client_abort', 'the client closed the connection', { hop: ex.hop }));
+      upReq.destroy();
+    }
+  });
+
+  upReq.once('socket', (upSocket) => {
+    if (upReq.reusedSocket) {
+      ex.reused = true;
+      ex.upstreamIp = upSocket.remoteAddress;
+      ex.upstreamPort = upSocket.remotePort;
+    }
+    ex.reach('upstream');
+    sentAt = performance.now();
+    armResponseTimer();
+  });
+  upReq.once('finish', armResponseTimer);
+
+  upReq.on('error', (err) => {
+    if (ex.failure) return;
+    // The connector's failures arrive classified already; the rest happened on the HTTP exchange.
+    fail(classify(responded ? 'deliver' : 'upstream', err));
+  });
+
+  upReq.once('response', (upRes) => {
+    responded = true;
+    clearTimeout(responseTimer);
+    ex.timings.ttfb = performance.now() - sentAt;
+    const status = upRes.statusCode ?? 502;
+    ex.status = status;
+    ex.reach('deliver');
+    const { headers: outHeaders } = forwardable(upRes.rawHeaders);
+    outHeaders.push('Via', `1.1 ${ctx.viaName}`);
+    if (status >= 400 && codeForUpstreamStatus(status) !== 'ok') {
+      outHeaders.push('Proxy-Status', proxyStatusForUpstream(ctx.proxyName, status));
+    }
+    if (res.destroyed) return;
+    res.writeHead(status, upRes.statusMessage, outHeaders);
+    ex.responseStarted = true;
+    upSocketIdle(upReq, ctx.timeouts.idleMs, () =>
+      fail(new HopFailure('idle_timeout', `no response bytes for ${ctx.timeouts.idleMs} ms`, { hop: 'deliver' })),
+    );
+    upRes.on('data', (chunk: Buffer) => {
+      ex.bytes.fromUpstream += chunk.length;
+      ex.bytes.toClient += chunk.length;
+      if (!res.write(chunk)) upRes.pause();
+    });
+    res.on('drain', () => upRes.resume());
+    upRes.once('end', () => res.end());
+    upRes.once('close', () => {
+      if (!upRes.complete && !ex.failure) {
+        fail(new HopFailure('response_incomplete', `upstream closed after ${ex.bytes.fromUpstream} body bytes`, { hop: 'deliver' }));
+      }
+    });
+    upRes.on('error', () => {}); // 'close' above classifies it; the error itself adds nothing
+  });
+
+  req.on('data', (chunk: Buffer) => {
+    ex.bytes.fromClient += chunk.length;
+    ex.bytes.toUpstream += chunk.length;
+    if (!upReq.write(chunk)) req.pause();
+  });
+  upReq.on('drain', () => req.resume());
+  req.once('end', () => upReq.end());
+}
+
+/** Idle timeout on the upstream socket while a response body streams. */
+function upSocketIdle(upReq: http.ClientRequest, ms: number, onIdle: () => void): void {
+  upReq.setTimeout(ms, onIdle);
+}
+
+function answerFailure(ctx: FrontContext, ex: Exchange, req: IncomingMessage, res: ServerResponse, failure: HopFailure): void {
+  ex.fail(failure);
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const recorded = ex.failure ?? failure;
+  const answer = buildErrorAnswer(ctx.proxyName, ex.id, recorded, req.headers.accept);
+  ex.status = answer.status;
+  // Unread request bytes would desynchronise a kept-alive connection: close instead.
+  const close = !req.complete || recorded.hop === 'parse' || recorded.code === 'connection_limit';
+  sendErrorResponse(res, answer, close);
+  if (!req.complete) req.resume();
+}

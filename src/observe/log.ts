@@ -1,0 +1,85 @@
+// The access log: one pino JSON line per finished exchange, built from an allow-list of record
+// fields (never raw headers, so credentials and URL userinfo cannot reach it).
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { LogLevel } from '../config/schema.ts';
+import type { Observer } from '../exchange/lifecycle.ts';
+import type { Exchange } from '../exchange/record.ts';
+import { formatHostPort } from '../util/address.ts';
+
+export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
+  const options = {
+    level,
+    base: { service: 'hopwatch' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  // Asynchronous stdout: a blocking terminal must not stall the proxy. Flushed on signals.
+  // No minimum buffer length, so a quiet proxy's lines still appear at once.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
+}
+
+const round = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 100) / 100);
+
+/** The log line's fields, in a stable order. Exported for tests and the report command. */
+export function exchangeFields(ex: Exchange): Record<string, unknown> {
+  const entry = ex.entry;
+  const failure = ex.failure;
+  const t = ex.timings;
+  return {
+    id: ex.id,
+    protocol: ex.protocol,
+    client_ip: ex.clientIp,
+    client_port: ex.clientPort,
+    user: ex.user,
+    method: ex.method,
+    target: ex.host === undefined || ex.port === undefined ? undefined : formatHostPort(ex.host, ex.port),
+    scheme: ex.scheme,
+    path: ex.path,
+    upstream_ip: ex.upstreamIp,
+    upstream_port: ex.upstreamPort,
+    reused: ex.reused || undefined,
+    resolved: ex.resolved && ex.resolved.length > 1 ? ex.resolved : undefined,
+    attempts: ex.attempts?.map((a) => ({ address: a.address, port: a.port, outcome: a.outcome, ms: round(a.ms) })),
+    status: ex.status,
+    code: ex.code,
+    hop: ex.outcomeHop,
+    category: entry.category,
+    source: failure ? failure.source : entry.source,
+    proxy_status: entry.proxyStatus ?? undefined,
+    temporary: ex.code === 'ok' ? undefined : entry.temporary,
+    detail: failure?.detail,
+    rcode: failure?.params.rcode,
+    alert_id: failure?.params['alert-id'],
+    alert_message: failure?.params['alert-message'],
+    cause: ex.code === 'ok' ? undefined : entry.cause,
+    action: ex.code === 'ok' ? undefined : entry.action,
+    response_started: ex.responseStarted,
+    end: ex.end,
+    tls: ex.tls,
+    durations_ms: {
+      dns: round(t.dns),
+      connect: round(t.connect),
+      tls: round(t.tls),
+      ttfb: round(t.ttfb),
+      total: round(t.total),
+    },
+    bytes: {
+      from_client: ex.bytes.fromClient,
+      to_upstream: ex.bytes.toUpstream,
+      from_upstream: ex.bytes.fromUpstream,
+      to_client: ex.bytes.toClient,
+    },
+  };
+}
+
+export function accessLogObserver(logger: Logger): Observer {
+  return {
+    name: 'access-log',
+    onEnd(ex) {
+      const fields = exchangeFields(ex);
+      if (ex.code === 'internal_error') logger.error(fields, 'exchange');
+      else if (ex.failure && ex.failure.source === 'proxy') logger.warn(fields, 'exchange');
+      else logger.info(fields, 'exchange');
+    },
+  };
+}

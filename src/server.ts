@@ -1,0 +1,139 @@
+// Composition root: config → lifecycle (interceptors, observers) → connector → front-ends →
+// admin. Nothing else knows how the parts are wired.
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DestinationStream, Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { createAdminServer } from './admin/server.ts';
+import type { Config } from './config/schema.ts';
+import type { Hop } from './exchange/hops.ts';
+import { Lifecycle, type Interceptor, type Observer } from './exchange/lifecycle.ts';
+import { ConnectionGate } from './front/connections.ts';
+import type { FrontContext } from './front/context.ts';
+import { createHttpListener } from './front/http-listener.ts';
+import { accessLogObserver, createLogger } from './observe/log.ts';
+import { createMetrics } from './observe/metrics.ts';
+import { registerLoopDetection, type OwnListener } from './policy/loop.ts';
+import { UpstreamAgent } from './upstream/agent.ts';
+import { Connector } from './upstream/connector.ts';
+import { VERSION } from './version.ts';
+
+export interface StartOptions {
+  config: Config;
+  /** Where log lines go; stdout when absent. */
+  logDestination?: DestinationStream;
+  /** Extra trusted roots (PEM) for https:// upstreams, besides Node's bundle. */
+  upstreamCa?: string | Buffer;
+  /** Extra interceptors and observers, registered after the built-in ones. */
+  interceptors?: ReadonlyArray<readonly [Hop, Interceptor]>;
+  observers?: readonly Observer[];
+}
+
+export interface Hopwatch {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  /** Bound addresses, by listener; absent when the listener is disabled. */
+  readonly addresses: { http?: AddressInfo; admin?: AddressInfo };
+  close(): Promise<void>;
+}
+
+export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
+  const { config } = options;
+  const logger = createLogger(config.log.level, options.logDestination);
+  const lifecycle = new Lifecycle();
+  lifecycle.onObserverError = (name, err) => logger.error({ err, observer: name }, 'observer failed');
+  const gate = new ConnectionGate(config.limits.maxConnections);
+  const connector = new Connector({
+    dnsMs: config.timeouts.dnsMs,
+    connectMs: config.timeouts.connectMs,
+    tlsMs: config.timeouts.tlsMs,
+    dnsServers: config.dns.servers,
+    ca: options.upstreamCa,
+  });
+  const viaName = `${config.proxyName}-${randomBytes(3).toString('hex')}`;
+  const own: OwnListener[] = [];
+  registerLoopDetection(lifecycle, viaName, () => own);
+  for (const [hop, interceptor] of options.interceptors ?? []) lifecycle.intercept(hop, interceptor);
+
+  const metrics = createMetrics(gate, ['http', 'connect'], VERSION);
+  lifecycle.observe(metrics.observer);
+  if (config.log.requests) lifecycle.observe(accessLogObserver(logger));
+  for (const observer of options.observers ?? []) lifecycle.observe(observer);
+  lifecycle.seal();
+
+  const ctx: FrontContext = {
+    lifecycle,
+    connector,
+    agents: { http: new UpstreamAgent(connector, false), https: new UpstreamAgent(connector, true) },
+    gate,
+    proxyName: config.proxyName,
+    viaName,
+    timeouts: config.timeouts,
+  };
+
+  let draining = false;
+  const servers: Server[] = [];
+  const addresses: { http?: AddressInfo; admin?: AddressInfo } = {};
+  try {
+    if (config.http.enabled) {
+      const server = createHttpListener(ctx, { maxHeaderBytes: config.limits.maxHeaderBytes });
+      addresses.http = await listen(server, 'http', config.http.host, config.http.port);
+      servers.push(server);
+      own.push({ host: config.http.host, port: addresses.http.port });
+    }
+    if (config.admin.enabled) {
+      const server = createAdminServer(metrics.registry, { ready: () => !draining });
+      addresses.admin = await listen(server, 'admin', config.admin.host, config.admin.port);
+      servers.push(server);
+    }
+  } catch (err) {
+    for (const server of servers) server.close();
+    throw err;
+  }
+  logger.info(
+    { http: addresses.http && `${addresses.http.address}:${addresses.http.port}`, admin: addresses.admin && `${addresses.admin.address}:${addresses.admin.port}`, version: VERSION },
+    'hopwatch listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    logger,
+    registry: metrics.registry,
+    addresses,
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+        for (const s of servers) s.closeAllConnections();
+        gate.destroyAll();
+        ctx.agents.http.destroy();
+        ctx.agents.https.destroy();
+        await Promise.all(closed);
+        await new Promise<void>((resolve) => logger.flush(() => resolve()));
+      })();
+      return closing;
+    },
+  };
+}
+
+export class ListenError extends Error {
+  constructor(listener: string, host: string, port: number, cause: NodeJS.ErrnoException) {
+    const why = cause.code === 'EADDRINUSE' ? 'the address is already in use' : cause.code === 'EACCES' ? 'permission denied' : cause.message;
+    super(`cannot listen for ${listener} on ${host}:${port}: ${why} (set /${listener}/port or /${listener}/host)`);
+    this.name = 'ListenError';
+  }
+}
+
+function listen(server: Server, name: string, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => reject(new ListenError(name, host, port, err));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}

@@ -1,0 +1,66 @@
+// Small parsers for the address forms users type in config and requests.
+import { isIP } from 'node:net';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** "host:port", "[v6]:port", or "host" with a default port; undefined when malformed. */
+export function parseHostPort(text: string, defaultPort?: number): HostPort | undefined {
+  let host: string;
+  let portText: string | undefined;
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0) return undefined;
+    host = text.slice(1, close);
+    const rest = text.slice(close + 1);
+    if (rest && !rest.startsWith(':')) return undefined;
+    portText = rest ? rest.slice(1) : undefined;
+    if (isIP(host) !== 6) return undefined;
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon >= 0 && text.indexOf(':') !== colon) {
+      // a bare IPv6 address without brackets carries no port
+      if (isIP(text) !== 6) return undefined;
+      host = text;
+    } else {
+      host = colon >= 0 ? text.slice(0, colon) : text;
+      portText = colon >= 0 ? text.slice(colon + 1) : undefined;
+    }
+  }
+  if (!host) return undefined;
+  const port = portText === undefined ? defaultPort : parsePort(portText);
+  if (port === undefined) return undefined;
+  return { host, port };
+}
+
+/** A decimal port 1–65535, or undefined. */
+export function parsePort(text: string): number | undefined {
+  if (!/^[0-9]{1,5}$/.test(text)) return undefined;
+  const port = Number(text);
+  return port >= 1 && port <= 65535 ? port : undefined;
+}
+
+export interface Cidr {
+  address: string;
+  prefix: number;
+  family: 'ipv4' | 'ipv6';
+}
+
+/** "10.0.0.0/8", "::1/128" or a bare address (a single-host range). */
+export function parseCidr(text: string): Cidr | undefined {
+  const [address = '', prefixText, extra] = text.split('/');
+  if (extra !== undefined) return undefined;
+  const version = isIP(address);
+  if (!version) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? max : /^[0-9]{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) return undefined;
+  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
+}
+
+/** "host:port" for logs and Proxy-Status, with brackets around IPv6 literals. */
+export function formatHostPort(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
