@@ -53,6 +53,10 @@ export function rcodeOf(nodeCode: string): string | undefined {
   return RCODES[nodeCode];
 }
 
+function fromGetaddrinfo(err: unknown): boolean {
+  return !!err && typeof err === 'object' && (err as { syscall?: unknown }).syscall === 'getaddrinfo';
+}
+
 function describe(err: unknown): { code: string; message: string } {
   if (err && typeof err === 'object') {
     const e = err as { code?: unknown; message?: unknown; errors?: unknown };
@@ -73,7 +77,9 @@ export function classify(hop: Hop, err: unknown): HopFailure {
     case 'dns': {
       const result = match(DNS_RULES, code);
       if (result) {
-        const rcode = rcodeOf(code);
+        // getaddrinfo's ENOTFOUND stands for NXDOMAIN, NODATA and an /etc/hosts miss alike: no
+        // rcode was received, so none is claimed (RFC 9209's rcode is the one the proxy got).
+        const rcode = fromGetaddrinfo(err) ? undefined : rcodeOf(code);
         if (rcode) options.params = { rcode };
         return new HopFailure(result, detail, options);
       }

@@ -6,10 +6,16 @@
 // c-ares asks those servers directly.
 import { promises as dns, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { HopFailure } from '../classify/failure.ts';
 import { classify, rcodeOf } from '../classify/rules.ts';
 
 const DIAGNOSIS_MAX_MS = 1_000;
+/**
+ * Once one address family has answered, how long the other still gets (RFC 8305 §3's
+ * resolution delay): a server that drops AAAA queries must not turn a good A answer into a timeout.
+ */
+const RESOLUTION_DELAY_MS = 50;
 
 export interface ResolvedAddress {
   address: string;
@@ -52,8 +58,10 @@ export class Resolver {
   /** getaddrinfo failed: ask the same servers directly to learn which rcode it was. */
   private async diagnose(host: string, lookupError: unknown, deadline: number): Promise<HopFailure> {
     const fallback = classify('dns', lookupError);
-    // The diagnosis only refines an answer already had, so it never waits long for one.
-    const budget = Math.min(deadline - performance.now(), DIAGNOSIS_MAX_MS);
+    // The diagnosis only refines an answer already had, so it never waits long for one: at most
+    // half of what is left, so a silent server leaves getaddrinfo's answer standing instead of
+    // running into the lookup's own deadline and reporting a dns_timeout nobody had.
+    const budget = Math.min((deadline - performance.now()) / 2, DIAGNOSIS_MAX_MS);
     if (budget < 5) return fallback;
     try {
       await this.query(host, dns.getServers(), budget);
@@ -78,7 +86,24 @@ export class Resolver {
   private async query(host: string, servers: readonly string[], timeoutMs: number): Promise<ResolvedAddress[]> {
     const resolver = new dns.Resolver({ timeout: Math.max(1, Math.floor(timeoutMs)), tries: 1 });
     resolver.setServers([...servers]);
-    const [v4, v6] = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
+    // c-ares adapts its per-server timeout from past latency and has a floor of its own, so its
+    // ETIMEOUT can come long after timeoutMs (600 ms for 300 here): our own timer decides, and
+    // whatever is still in flight then is cancelled rather than left running.
+    try {
+      return await withDeadline(this.ask(resolver, host, timeoutMs), performance.now() + timeoutMs, undefined, () =>
+        timeoutFailure(host, timeoutMs),
+      );
+    } finally {
+      resolver.cancel();
+    }
+  }
+
+  private async ask(resolver: dns.Resolver, host: string, timeoutMs: number): Promise<ResolvedAddress[]> {
+    const queries = [resolver.resolve4(host), resolver.resolve6(host)] as const;
+    const grace = () => delay(RESOLUTION_DELAY_MS, undefined, { ref: false });
+    await Promise.race([Promise.allSettled(queries), firstAddresses(queries).then(grace)]);
+    resolver.cancel(); // a family still unanswered after the grace is dropped (ECANCELLED)
+    const [v4, v6] = await Promise.allSettled(queries);
     const addresses: ResolvedAddress[] = [];
     if (v4.status === 'fulfilled') for (const address of v4.value) addresses.push({ address, family: 4 });
     if (v6.status === 'fulfilled') for (const address of v6.value) addresses.push({ address, family: 6 });
@@ -91,6 +116,13 @@ export class Resolver {
     const detail = rcode ? `${host}: ${rcode}` : `${host}: resolver ${code}`;
     return Promise.reject(classify('dns', Object.assign(new Error(detail), { code })));
   }
+}
+
+/** Settles when either query yields an address; never, when neither does. */
+function firstAddresses(queries: readonly Promise<string[]>[]): Promise<void> {
+  const withAddresses = queries.map((q) => q.then((found) => (found.length ? undefined : Promise.reject(new Error('empty')))));
+  // Both failing is not an answer: Promise.allSettled in the race settles then.
+  return Promise.any(withAddresses).catch(() => new Promise<void>(() => {}));
 }
 
 function timeoutFailure(host: string, ms: number): HopFailure {
