@@ -67,6 +67,13 @@ function describe(err: unknown): { code: string; message: string } {
   return { code: '', message: String(err) };
 }
 
+/** A tls_alert failure when `code` is OpenSSL's report of a received alert. */
+function alertFailure(code: string, detail: string, options: { hop: Hop; cause: unknown }): HopFailure | undefined {
+  const alertId = alertIdFromOpenSsl(code);
+  if (alertId === undefined) return undefined;
+  return new HopFailure('tls_alert', detail, { ...options, params: { 'alert-id': alertId, 'alert-message': alertName(alertId) } });
+}
+
 /** Turns whatever a stage threw at `hop` into a classified failure. */
 export function classify(hop: Hop, err: unknown): HopFailure {
   if (err instanceof HopFailure) return err;
@@ -91,15 +98,17 @@ export function classify(hop: Hop, err: unknown): HopFailure {
       break;
     }
     case 'tls': {
-      const alertId = alertIdFromOpenSsl(code);
-      if (alertId !== undefined) {
-        return new HopFailure('tls_alert', detail, { ...options, params: { 'alert-id': alertId, 'alert-message': alertName(alertId) } });
-      }
+      const alert = alertFailure(code, detail, options);
+      if (alert) return alert;
       const cert = match(TLS_CERT_RULES, code);
       if (cert) return new HopFailure(cert, detail, options);
       return new HopFailure('tls_protocol_error', detail, options);
     }
     case 'upstream': {
+      // TLS 1.3 servers judge a client certificate after the client's handshake is done, so
+      // their refusal (certificate_required, bad_certificate …) arrives with the request.
+      const alert = alertFailure(code, detail, { ...options, hop: 'tls' });
+      if (alert) return alert;
       if (code.startsWith('HPE_')) return new HopFailure('upstream_bad_response', detail, options);
       const result = match(UPSTREAM_RULES, code);
       if (result) return new HopFailure(result, detail, options);

@@ -16,9 +16,13 @@ export const TLS_ALERTS: Readonly<Record<number, string>> = {
 const BY_NAME = new Map(Object.entries(TLS_ALERTS).map(([id, name]) => [name, Number(id)]));
 BY_NAME.set('user_cancelled', 90); // OpenSSL's spelling
 
-/** The alert id inside an OpenSSL error code such as ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION. */
+/**
+ * The alert id inside an OpenSSL error code such as ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION.
+ * OpenSSL 3 renamed the "sslv3 alert …" reasons to "ssl/tls alert …", and Node builds the code
+ * from the reason text, so a received handshake_failure is ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE.
+ */
 export function alertIdFromOpenSsl(code: string): number | undefined {
-  const m = /^ERR_SSL_(?:SSLV3_ALERT_|TLSV1_ALERT_|TLSV13_ALERT_|TLSV1_)(.+)$/.exec(code);
+  const m = /^ERR_SSL_(?:SSLV3_ALERT_|SSL\/TLS_ALERT_|TLSV1_ALERT_|TLSV13_ALERT_|TLSV1_)(.+)$/.exec(code);
   return m ? BY_NAME.get(m[1]!.toLowerCase()) : undefined;
 }
 

@@ -11,6 +11,12 @@ const HANDSHAKE = 0x16;
 const ALERT = 0x15;
 const CHANGE_CIPHER_SPEC = 0x14;
 const APPLICATION_DATA = 0x17;
+const CLIENT_HELLO = 0x01;
+const WARNING = 1;
+const FATAL = 2;
+const CLOSE_NOTIFY = 0;
+/** Warning alerts a handshake continues after (RFC 6066 §3 allows a warning unrecognized_name). */
+const HARMLESS_WARNINGS = new Set([CLOSE_NOTIFY, 100 /* no_renegotiation */, 112 /* unrecognized_name */]);
 /** Give up watching a direction after this many bytes: the handshake is long over. */
 const WATCH_LIMIT = 64 * 1024;
 
@@ -21,6 +27,7 @@ class RecordStream {
   private header = Buffer.alloc(5);
   private headerHave = 0;
   private bodyLeft = 0;
+  private bodyLength = 0;
   private alertBytes: number[] = [];
   private currentType = 0;
   seen = 0;
@@ -37,31 +44,46 @@ class RecordStream {
     let i = 0;
     while (i < chunk.length) {
       if (this.bodyLeft === 0) {
-        const take = Math.min(5 - this.headerHave, chunk.length - i);
-        chunk.copy(this.header, this.headerHave, i, i + take);
-        this.headerHave += take;
-        i += take;
-        if (this.headerHave < 5) return;
-        this.headerHave = 0;
-        this.currentType = this.header[0]!;
-        this.bodyLeft = this.header.readUInt16BE(3);
-        this.alertBytes = [];
-        this.onRecord(this.currentType);
+        i += this.readHeader(chunk, i);
         continue;
       }
       const take = Math.min(this.bodyLeft, chunk.length - i);
-      if (this.currentType === ALERT) {
-        for (let k = 0; k < take && this.alertBytes.length < 2; k++) this.alertBytes.push(chunk[i + k]!);
-        if (this.alertBytes.length === 2 && take > 0 && this.bodyLeft - take >= 0) {
-          const [level, description] = this.alertBytes as [number, number];
-          this.alertBytes.push(-1); // report once per record
-          this.onAlert(level, description);
-        }
-      }
+      if (this.currentType === ALERT) this.readAlert(chunk.subarray(i, i + take));
       this.bodyLeft -= take;
       i += take;
     }
   }
+
+  /** Consumes header bytes from chunk[i…]; returns how many. */
+  private readHeader(chunk: Buffer, i: number): number {
+    const take = Math.min(5 - this.headerHave, chunk.length - i);
+    chunk.copy(this.header, this.headerHave, i, i + take);
+    this.headerHave += take;
+    if (this.headerHave < 5) return take;
+    this.headerHave = 0;
+    this.currentType = this.header[0]!;
+    this.bodyLength = this.header.readUInt16BE(3);
+    this.bodyLeft = this.bodyLength;
+    this.alertBytes = [];
+    this.onRecord(this.currentType);
+    return take;
+  }
+
+  private readAlert(part: Buffer): void {
+    // A plaintext alert record is exactly level + description; an encrypted one (TLS 1.2
+    // after ChangeCipherSpec) is longer, with a MAC or tag, and its first bytes are ciphertext.
+    if (this.bodyLength !== 2) return;
+    for (const byte of part) this.alertBytes.push(byte);
+    if (this.alertBytes.length === 2) this.onAlert(this.alertBytes[0]!, this.alertBytes[1]!);
+  }
+}
+
+/** Whether the first bytes of a tunnel are a TLS ClientHello; 'unsure' until six bytes are in. */
+function clientHelloVerdict(head: Buffer): 'yes' | 'no' | 'unsure' {
+  if (head.length > 0 && head[0] !== HANDSHAKE) return 'no';
+  if (head.length > 1 && head[1] !== 0x03) return 'no';
+  if (head.length > 5 && head[5] !== CLIENT_HELLO) return 'no';
+  return head.length > 5 ? 'yes' : 'unsure';
 }
 
 export class TlsWatcher {
@@ -70,6 +92,10 @@ export class TlsWatcher {
   private readonly onFailure: (failure: HopFailure, cut: boolean) => void;
   private clientStream: RecordStream | undefined;
   private upstreamStream: RecordStream | undefined;
+  /** Client bytes too few to tell whether they start a ClientHello. */
+  private undecided: Buffer | undefined;
+  /** The ClientHello record collected until complete, to read its SNI. */
+  private hello: Buffer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private encrypted = { client: false, upstream: false };
   active = true;
@@ -83,20 +109,28 @@ export class TlsWatcher {
   client(chunk: Buffer): void {
     if (!this.active) return;
     if (!this.clientStream) {
-      // The first client bytes decide whether this tunnel carries TLS at all.
-      if (chunk[0] !== HANDSHAKE || chunk[1] !== 0x03 || chunk[5] !== 0x01) return this.stop();
-      this.ex.tls = { mode: 'observed', clientHello: true };
-      const sni = readSni(chunk);
-      if (sni) this.ex.tls.sni = sni;
-      this.clientStream = new RecordStream((type) => this.record('client', type), (l, d) => this.alert('client', l, d));
-      this.timer = setTimeout(() => this.timeout(), this.timeoutMs);
+      // The first client bytes decide whether this tunnel carries TLS at all; TCP may hand
+      // them over a few at a time.
+      const head = this.undecided ? Buffer.concat([this.undecided, chunk]) : chunk;
+      const verdict = clientHelloVerdict(head);
+      if (verdict === 'no') return this.stop();
+      if (verdict === 'unsure') {
+        this.undecided = head;
+        return;
+      }
+      this.undecided = undefined;
+      this.begin();
+      chunk = head;
     }
-    this.clientStream.feed(chunk);
+    this.collectHello(chunk);
+    this.clientStream?.feed(chunk);
     this.checkDone();
   }
 
   upstream(chunk: Buffer): void {
-    if (!this.active || !this.clientStream) return;
+    if (!this.active) return;
+    // TLS clients speak first: an upstream talking before a ClientHello is another protocol.
+    if (!this.clientStream) return this.stop();
     if (!this.upstreamStream) {
       const type = chunk[0];
       if (type !== HANDSHAKE && type !== ALERT) {
@@ -114,7 +148,27 @@ export class TlsWatcher {
 
   stop(): void {
     this.active = false;
+    this.undecided = undefined;
+    this.hello = undefined;
     clearTimeout(this.timer);
+  }
+
+  private begin(): void {
+    this.ex.tls = { mode: 'observed', clientHello: true };
+    this.hello = Buffer.alloc(0);
+    this.clientStream = new RecordStream((type) => this.record('client', type), (l, d) => this.alert('client', l, d));
+    this.timer = setTimeout(() => this.timeout(), this.timeoutMs);
+  }
+
+  /** Gathers the first client record and reads the SNI once all of it is in. */
+  private collectHello(chunk: Buffer): void {
+    if (!this.hello) return;
+    this.hello = Buffer.concat([this.hello, chunk]);
+    const end = 5 + this.hello.readUInt16BE(3);
+    if (this.hello.length < end) return;
+    const sni = readSni(this.hello.subarray(0, end));
+    if (sni && this.ex.tls) this.ex.tls.sni = sni;
+    this.hello = undefined;
   }
 
   private record(side: Side, type: number): void {
@@ -126,12 +180,17 @@ export class TlsWatcher {
   }
 
   private alert(side: Side, level: number, description: number): void {
-    if (!this.ex.tls || description === 0) return; // close_notify is an orderly end
+    if (!this.ex.tls || !this.active) return;
+    // After a side's ChangeCipherSpec its alerts are encrypted: the two bytes mean nothing.
+    if (this.encrypted[side]) return;
+    if (level !== WARNING && level !== FATAL) return;
+    if (description === CLOSE_NOTIFY || (level === WARNING && HARMLESS_WARNINGS.has(description))) return;
     this.ex.tls.alert = { id: description, from: side };
-    clearTimeout(this.timer);
+    // The handshake is over: the first alert is the story, whatever follows it.
+    this.stop();
     const who = side === 'upstream' ? 'the upstream refused the handshake' : 'the client rejected the upstream\'s handshake';
     this.onFailure(
-      new HopFailure('tls_alert', `${who}: ${level === 2 ? 'fatal' : 'warning'} alert ${alertName(description)} (${description})`, {
+      new HopFailure('tls_alert', `${who}: ${level === FATAL ? 'fatal' : 'warning'} alert ${alertName(description)} (${description})`, {
         hop: 'tls',
         source: side,
         params: { 'alert-id': description, 'alert-message': alertName(description) },
@@ -150,36 +209,44 @@ export class TlsWatcher {
   }
 
   private checkDone(): void {
+    if (!this.active) return;
     const both = this.encrypted.client && this.encrypted.upstream;
     const tooLong = (this.clientStream?.seen ?? 0) > WATCH_LIMIT || (this.upstreamStream?.seen ?? 0) > WATCH_LIMIT;
     if (both || tooLong) this.stop();
   }
 }
 
-/** The server_name from a ClientHello contained in `chunk`, when it is all there. */
-export function readSni(chunk: Buffer): string | undefined {
+/**
+ * The server_name from the ClientHello record in `record` (header included), when it is all
+ * there. Every length is checked against the buffer: a cut-off name is not reported.
+ */
+export function readSni(record: Buffer): string | undefined {
   try {
+    if (record[0] !== HANDSHAKE || record[5] !== CLIENT_HELLO) return undefined;
     let p = 5 + 4 + 2 + 32; // record header, handshake header, client_version, random
-    p += 1 + chunk[p]!; // session id
-    p += 2 + chunk.readUInt16BE(p); // cipher suites
-    p += 1 + chunk[p]!; // compression methods
-    const end = p + 2 + chunk.readUInt16BE(p);
+    p += 1 + record.readUInt8(p); // session id
+    p += 2 + record.readUInt16BE(p); // cipher suites
+    p += 1 + record.readUInt8(p); // compression methods
+    const end = Math.min(p + 2 + record.readUInt16BE(p), record.length);
     p += 2;
-    while (p + 4 <= end && p + 4 <= chunk.length) {
-      const type = chunk.readUInt16BE(p);
-      const len = chunk.readUInt16BE(p + 2);
+    while (p + 4 <= end) {
+      const type = record.readUInt16BE(p);
+      const len = record.readUInt16BE(p + 2);
       p += 4;
-      if (type === 0) {
-        // server_name_list: length(2), then name_type(1) length(2) name
-        const nameLen = chunk.readUInt16BE(p + 3);
-        if (chunk[p + 2] !== 0) return undefined;
-        const name = chunk.toString('latin1', p + 5, p + 5 + nameLen);
-        return /^[A-Za-z0-9.-]{1,253}$/.test(name) ? name : undefined;
-      }
+      if (type === 0) return serverName(record.subarray(p, Math.min(p + len, end)));
       p += len;
     }
   } catch {
     // a truncated or odd ClientHello: no SNI to report
   }
   return undefined;
+}
+
+/** The host_name in a server_name extension body: list length(2), name_type(1), length(2), name. */
+function serverName(ext: Buffer): string | undefined {
+  if (ext.length < 5 || ext[2] !== 0) return undefined;
+  const nameLen = ext.readUInt16BE(3);
+  if (5 + nameLen > ext.length) return undefined;
+  const name = ext.toString('latin1', 5, 5 + nameLen);
+  return /^[A-Za-z0-9.-]{1,253}$/.test(name) ? name : undefined;
 }
