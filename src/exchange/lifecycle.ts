@@ -65,7 +65,8 @@ export class Lifecycle {
       } catch (err) {
         return new HopFailure('internal_error', 'an interceptor failed', { hop, cause: err });
       }
-      if (result) return result;
+      // A failure is recorded at the hop its interceptor ran at, whatever the code's usual hop.
+      if (result) return result.hop === hop ? result : new HopFailure(result.code, result.detail, { hop, source: result.source, params: result.params, cause: result.cause });
     }
     return undefined;
   }

@@ -8,12 +8,11 @@ import { classify } from '../classify/rules.ts';
 import { admit } from '../exchange/admit.ts';
 import { Exchange } from '../exchange/record.ts';
 import type { FrontContext } from './context.ts';
-import { buildErrorAnswer, writeErrorToSocket } from './error-response.ts';
+import { REQUEST_ID_HEADER, buildErrorAnswer, writeErrorToSocket } from './error-response.ts';
 import { forwardable } from './headers.ts';
 import { parseConnectTarget } from './target.ts';
 import { relay } from './tunnel.ts';
 
-const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
 export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: Socket, head: Buffer): void {
   const ex = new Exchange(ctx.lifecycle, 'connect', client.remoteAddress ?? '', client.remotePort ?? 0);
@@ -64,7 +63,7 @@ export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: S
     ex.status = 200;
     ex.responseStarted = true;
     ex.reach('deliver');
-    client.write(ESTABLISHED);
+    client.write(`HTTP/1.1 200 Connection Established\r\n${REQUEST_ID_HEADER}: ${ex.id}\r\n\r\n`);
     relay(ex, client, upstream, { idleMs: ctx.timeouts.idleMs, tlsMs: ctx.timeouts.tlsMs }, head);
   }
 }

@@ -10,7 +10,7 @@ import { admit } from '../exchange/admit.ts';
 import { Exchange } from '../exchange/record.ts';
 import type { UpstreamRequestOptions } from '../upstream/agent.ts';
 import type { FrontContext } from './context.ts';
-import { buildErrorAnswer, sendErrorResponse } from './error-response.ts';
+import { REQUEST_ID_HEADER, buildErrorAnswer, sendErrorResponse } from './error-response.ts';
 import { forwardable } from './headers.ts';
 import { parseForwardTarget, type ForwardTarget } from './target.ts';
 
@@ -123,7 +123,7 @@ function forward(
     ex.status = status;
     ex.reach('deliver');
     const { headers: outHeaders } = forwardable(upRes.rawHeaders);
-    outHeaders.push('Via', `1.1 ${ctx.viaName}`);
+    outHeaders.push('Via', `1.1 ${ctx.viaName}`, REQUEST_ID_HEADER, ex.id);
     if (status >= 400 && codeForUpstreamStatus(status) !== 'ok') {
       outHeaders.push('Proxy-Status', proxyStatusForUpstream(ctx.proxyName, status));
     }
