@@ -115,7 +115,9 @@ export function classify(hop: Hop, err: unknown): HopFailure {
       break;
     }
     case 'deliver': {
-      if (code.startsWith('HPE_') || match(UPSTREAM_RULES, code)) return new HopFailure('response_incomplete', detail, options);
+      // Whatever broke the upstream side mid-response (reset, bad chunking, a TLS error),
+      // the client got a truncated response.
+      if (code) return new HopFailure('response_incomplete', detail, options);
       break;
     }
     default:

@@ -146,6 +146,20 @@ export class TlsWatcher {
     this.checkDone();
   }
 
+  /** The upstream closed its side: before any ServerHello, that is a refused handshake. */
+  upstreamEnded(how: 'closed' | 'reset'): void {
+    if (!this.active || !this.clientStream || this.ex.tls?.serverHello) return;
+    this.stop();
+    const what = how === 'reset' ? 'reset' : 'closed';
+    this.onFailure(
+      new HopFailure('tls_protocol_error', `the upstream ${what} the connection after the ClientHello, without a ServerHello or an alert`, {
+        hop: 'tls',
+        source: 'upstream',
+      }),
+      false,
+    );
+  }
+
   stop(): void {
     this.active = false;
     this.undecided = undefined;

@@ -62,6 +62,7 @@ export function relay(ex: Exchange, client: Socket, upstream: Socket, options: T
     if (upstreamDone) client.end();
   });
   upstream.on('end', () => {
+    if (watcher.active) watcher.upstreamEnded('closed');
     upstreamDone = true;
     if (!ex.end && !clientDone) ex.end = 'upstream_closed';
     client.end();
@@ -71,6 +72,7 @@ export function relay(ex: Exchange, client: Socket, upstream: Socket, options: T
     upstream.destroy();
   });
   upstream.on('error', (err: NodeJS.ErrnoException) => {
+    if (watcher.active) watcher.upstreamEnded(err.code === 'ECONNRESET' ? 'reset' : 'closed');
     if (!ex.end) ex.end = err.code === 'ECONNRESET' ? 'upstream_reset' : 'upstream_closed';
     client.destroy();
   });

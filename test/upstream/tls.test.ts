@@ -264,6 +264,18 @@ describe('hopwatch watches TLS inside CONNECT tunnels', () => {
     assert.equal(field<boolean | undefined>(line, 'tls', 'serverHello'), undefined);
   });
 
+  it('an upstream that hangs up on the ClientHello without an alert: tls_protocol_error', async () => {
+    const up = await start(tcpServer((s) => s.once('data', () => s.end())));
+    const { outcome, line: pending } = await handshake(up.port, { ca: pki.caPem });
+    assert.equal(outcome.ok, false);
+    const line = await pending;
+    assert.equal(line.code, 'tls_protocol_error');
+    assert.equal(line.hop, 'tls');
+    assert.equal(line.source, 'upstream');
+    assert.match(String(line.detail), /closed the connection after the ClientHello/);
+    assert.equal(line.end, 'upstream_closed');
+  });
+
   it('an upstream refusing the handshake with protocol_version: tls_alert from the upstream', async () => {
     const up = await start(tlsUpstream(pki.valid, { minVersion: 'TLSv1.3' }));
     const { outcome, line: pending } = await handshake(up.port, { ca: pki.caPem, maxVersion: 'TLSv1.2' });
