@@ -32,6 +32,11 @@ export interface Metrics {
 export function createMetrics(gate: ConnectionGate, protocols: readonly Protocol[], version: string): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // These three are gauges named like counters, which `promtool check metrics` rejects; the
+  // same numbers remain by type in nodejs_active_handles / _requests / _resources (sum them).
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name);
+  }
 
   const requests = new Counter({
     name: 'hopwatch_requests_total',
