@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { viaProxy } from './helpers/client.ts';
+import { closedPort, httpOrigin } from './helpers/upstreams.ts';
+
+const CLI = new URL('../src/cli.ts', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'hopwatch-cli-'));
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 10_000 });
+
+/** Starts `hopwatch serve`, resolves once its "listening" line names the bound ports. */
+async function serve(configFile: string): Promise<{ child: ChildProcess; lines: Array<Record<string, unknown>>; http: number; admin: number }> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Array<Record<string, unknown>> = [];
+  let partial = '';
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`exited early with ${code}`)));
+    child.stdout!.on('data', (c: Buffer) => {
+      partial += c.toString();
+      let nl;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        const line = JSON.parse(partial.slice(0, nl)) as Record<string, unknown>;
+        partial = partial.slice(nl + 1);
+        lines.push(line);
+        if (line.msg === 'hopwatch listening') {
+          const port = (s: unknown) => Number(String(s).split(':').at(-1));
+          resolve({ child, lines, http: port(line.http), admin: port(line.admin) });
+        }
+      }
+    });
+  });
+}
+
+describe('hopwatch check-config', () => {
+  it('prints the effective config with defaults and secrets redacted', () => {
+    const path = file('ok.yaml', 'auth:\n  users:\n    - { username: alice, password: "s3cret-value" }\ntimeouts:\n  connectMs: 1234\n');
+    const result = run(['check-config', path]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /connectMs: 1234/);
+    assert.match(result.stdout, /dnsMs: 5000/);
+    assert.match(result.stdout, /username: alice/);
+    assert.match(result.stdout, /password: "?\[redacted\]"?/);
+    assert.doesNotMatch(result.stdout, /s3cret-value/);
+  });
+
+  it('lists every problem and exits non-zero', () => {
+    const path = file('bad.yaml', 'timeouts:\n  connectMs: soon\nhttp:\n  prot: 1\n');
+    const result = run(['check-config', path]);
+    assert.equal(result.status, 78);
+    assert.match(result.stderr, /\/timeouts\/connectMs: must be integer/);
+    assert.match(result.stderr, /\/http\/prot: unknown key/);
+    assert.match(result.stderr, new RegExp(path.replaceAll('/', '\\/')));
+  });
+
+  it('applies HOPWATCH_* overrides and names a bad one', () => {
+    const ok = run(['check-config'], { HOPWATCH_HTTP__PORT: '3129' });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /port: 3129/);
+    const bad = run(['check-config'], { HOPWATCH_HTTP__PORT: 'eighty' });
+    assert.equal(bad.status, 78);
+    assert.match(bad.stderr, /\/http\/port \(from HOPWATCH_HTTP__PORT\): must be integer/);
+  });
+});
+
+describe('hopwatch serve', () => {
+  it('refuses a bad config before binding anything', async () => {
+    const port = await closedPort();
+    const path = file('bad-serve.yaml', `http:\n  port: ${port}\ntimeouts:\n  dnsMs: 0\n`);
+    const result = run(['serve', '--config', path]);
+    assert.equal(result.status, 78);
+    assert.match(result.stderr, /\/timeouts\/dnsMs: must be >= 1/);
+    const socket = net.connect(port, '127.0.0.1');
+    const [err] = (await once(socket, 'error')) as [NodeJS.ErrnoException];
+    assert.equal(err.code, 'ECONNREFUSED', 'nothing listens on the configured port');
+  });
+
+  it('says which listener could not bind', async () => {
+    const blocker = net.createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const taken = (blocker.address() as net.AddressInfo).port;
+    const result = run(['serve', '--config', file('taken.yaml', `http:\n  port: ${taken}\nadmin:\n  port: 0\n`)]);
+    blocker.close();
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, new RegExp(`cannot listen for http on 127\\.0\\.0\\.1:${taken}: the address is already in use`));
+  });
+
+  it('serves, logs each exchange as JSON on stdout, and flushes it on SIGTERM before exiting 0', async () => {
+    const origin = await httpOrigin((_req, res) => res.end('through the real CLI'));
+    const proc = await serve(file('serve.yaml', 'http:\n  port: 0\nadmin:\n  port: 0\n'));
+    const res = await viaProxy(proc.http, `${origin.origin}/cli`);
+    assert.equal(res.body, 'through the real CLI');
+    const metrics = await fetch(`http://127.0.0.1:${proc.admin}/metrics`);
+    assert.equal(metrics.status, 200);
+    proc.child.kill('SIGTERM');
+    const [code] = (await once(proc.child, 'exit')) as [number];
+    assert.equal(code, 0);
+    const line = proc.lines.find((l) => l.msg === 'exchange' && l.path === '/cli');
+    assert.ok(line, 'the exchange line reached stdout before exit');
+    assert.equal(line.id, res.headers['x-request-id']);
+    assert.ok(proc.lines.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'));
+    await origin.close();
+  });
+
+  it('rejects unknown commands with usage', () => {
+    const result = run(['frobnicate']);
+    assert.equal(result.status, 64);
+    assert.match(result.stderr, /unknown command "frobnicate"/);
+    assert.match(result.stderr, /Usage:/);
+    const help = run(['--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /check-config/);
+  });
+});
