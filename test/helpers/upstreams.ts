@@ -84,10 +84,10 @@ export async function closedPort(): Promise<number> {
  * connection parked in it, never accepted), so the kernel drops further SYNs. Node always
  * accepts, so this is a small python3 process.
  */
-export async function blackholePort(): Promise<{ port: number; close(): void }> {
+export async function blackholePort(host = '127.0.0.1', port = 0): Promise<{ port: number; close(): void }> {
   const child = spawn('python3', ['-c', [
     'import socket, sys, time',
-    's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
+    `s = socket.socket(); s.bind((${JSON.stringify(host)}, ${port})); s.listen(0)`,
     'c = socket.socket(); c.connect(s.getsockname())',
     'print(s.getsockname()[1], flush=True)',
     'sys.stdin.read()',
