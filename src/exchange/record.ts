@@ -84,6 +84,8 @@ export class Exchange {
   upstreamIp: string | undefined;
   upstreamPort: number | undefined;
   reused = false;
+  /** Requests sent again after a pooled connection turned out to be closed. */
+  retries = 0;
   attempts: Attempt[] | undefined;
   tls: TlsFacts | undefined;
 

@@ -11,11 +11,17 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 
-/**
- * Copies `raw` (name, value, name, value…) without hop-by-hop fields and without `drop`.
- * Returns the copy and the value of the last Via field seen.
- */
-export function forwardable(raw: readonly string[], drop?: ReadonlySet<string>): { headers: string[]; via: string | undefined } {
+export interface Forwardable {
+  /** The fields to send on, as a raw array (name, value, name, value…). */
+  headers: string[];
+  /** Every Via value, joined. */
+  via: string | undefined;
+  /** Whether the message announces a body (Content-Length above 0, or Transfer-Encoding). */
+  hasBody: boolean;
+}
+
+/** Copies `raw` (name, value, name, value…) without hop-by-hop fields and without `drop`. */
+export function forwardable(raw: readonly string[], drop?: ReadonlySet<string>): Forwardable {
   let nominated: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
@@ -27,12 +33,14 @@ export function forwardable(raw: readonly string[], drop?: ReadonlySet<string>):
   }
   const headers: string[] = [];
   let via: string | undefined;
+  let hasBody = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
+    if (lower === 'transfer-encoding' || (lower === 'content-length' && raw[i + 1]!.trim() !== '0')) hasBody = true;
     if (HOP_BY_HOP.has(lower) || nominated?.has(lower) || drop?.has(lower)) continue;
     if (lower === 'via') via = via ? `${via}, ${raw[i + 1]}` : raw[i + 1];
     headers.push(name, raw[i + 1]!);
   }
-  return { headers, via };
+  return { headers, via, hasBody };
 }

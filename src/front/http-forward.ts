@@ -11,7 +11,7 @@ import { Exchange } from '../exchange/record.ts';
 import type { UpstreamRequestOptions } from '../upstream/agent.ts';
 import type { FrontContext } from './context.ts';
 import { REQUEST_ID_HEADER, buildErrorAnswer, sendErrorResponse } from './error-response.ts';
-import { forwardable } from './headers.ts';
+import { forwardable, type Forwardable } from './headers.ts';
 import { parseForwardTarget, type ForwardTarget } from './target.ts';
 
 export function handleForward(ctx: FrontContext, req: IncomingMessage, res: ServerResponse): void {
@@ -34,10 +34,10 @@ export function handleForward(ctx: FrontContext, req: IncomingMessage, res: Serv
   ex.host = target.host;
   ex.port = target.port;
   ex.path = target.path;
-  const { headers, via } = forwardable(req.rawHeaders, HOST_FIELD);
-  ex.request.via = via;
+  const forwarded = forwardable(req.rawHeaders, HOST_FIELD);
+  ex.request.via = forwarded.via;
   admit(ex).then(
-    (denied) => (denied ? answerFailure(ctx, ex, req, res, denied) : forward(ctx, ex, req, res, target, headers)),
+    (denied) => (denied ? answerFailure(ctx, ex, req, res, denied) : forward(ctx, ex, req, res, target, forwarded)),
     (err: unknown) => answerFailure(ctx, ex, req, res, classify(ex.hop, err)),
   );
 }
@@ -50,41 +50,21 @@ function forward(
   req: IncomingMessage,
   res: ServerResponse,
   target: ForwardTarget,
-  headers: string[],
+  forwarded: Forwardable,
 ): void {
   if (res.destroyed) return; // the client left during auth/policy
+  const headers = forwarded.headers;
   headers.unshift('Host', target.authority);
   headers.push('Via', `1.1 ${ctx.viaName}`);
   const abort = new AbortController();
-  const options: UpstreamRequestOptions = {
-    agent: target.scheme === 'https' ? ctx.agents.https : ctx.agents.http,
-    host: target.host,
-    port: target.port,
-    method: req.method,
-    path: target.pathAndQuery,
-    headers,
-    setHost: false,
-    exchange: ex,
-    hopwatchSignal: abort.signal,
-  };
-  const upReq = http.request(options);
-  let responded = false;
-  let sentAt = 0;
+  let upReq: http.ClientRequest | undefined;
   let responseTimer: NodeJS.Timeout | undefined;
-  // The response clock starts once the request is on a socket and its body fully sent.
-  let waitingFor = 2;
-  const armResponseTimer = () => {
-    if (--waitingFor > 0 || responded) return;
-    responseTimer = setTimeout(() => {
-      fail(new HopFailure('response_timeout', `no response headers within ${ctx.timeouts.responseMs} ms`));
-    }, ctx.timeouts.responseMs);
-  };
 
   const fail = (failure: HopFailure) => {
     clearTimeout(responseTimer);
     ex.fail(failure);
     abort.abort(failure);
-    upReq.destroy();
+    upReq?.destroy();
     if (!res.headersSent) answerFailure(ctx, ex, req, res, ex.failure ?? failure);
     else res.destroy(); // a response already started: cut it, never leave the client hanging
   };
@@ -93,73 +73,110 @@ function forward(
     if (!res.writableFinished) {
       // The client left: stop the upstream at once instead of downloading into nothing.
       abort.abort(new HopFailure('client_abort', 'the client closed the connection', { hop: ex.hop }));
-      upReq.destroy();
+      upReq?.destroy();
     }
   });
 
-  upReq.once('socket', (upSocket) => {
-    if (upReq.reusedSocket) {
-      ex.reused = true;
-      ex.upstreamIp = upSocket.remoteAddress;
-      ex.upstreamPort = upSocket.remotePort;
-    }
-    ex.reach('upstream');
-    sentAt = performance.now();
-    armResponseTimer();
-  });
-  upReq.once('finish', armResponseTimer);
+  const send = (mayRetry: boolean) => {
+    const options: UpstreamRequestOptions = {
+      agent: target.scheme === 'https' ? ctx.agents.https : ctx.agents.http,
+      host: target.host,
+      port: target.port,
+      method: req.method,
+      path: target.pathAndQuery,
+      headers,
+      setHost: false,
+      exchange: ex,
+      hopwatchSignal: abort.signal,
+    };
+    const current = http.request(options);
+    upReq = current;
+    let responded = false;
+    let sentAt = 0;
+    // The response clock starts once the request is on a socket and its body fully sent.
+    let waitingFor = 2;
+    const armResponseTimer = () => {
+      if (--waitingFor > 0 || responded) return;
+      responseTimer = setTimeout(() => {
+        fail(new HopFailure('response_timeout', `no response headers within ${ctx.timeouts.responseMs} ms`));
+      }, ctx.timeouts.responseMs);
+    };
 
-  upReq.on('error', (err) => {
-    if (ex.failure) return;
-    // The connector's failures arrive classified already; the rest happened on the HTTP exchange.
-    fail(classify(responded ? 'deliver' : 'upstream', err));
-  });
-
-  upReq.once('response', (upRes) => {
-    responded = true;
-    clearTimeout(responseTimer);
-    ex.timings.ttfb = performance.now() - sentAt;
-    const status = upRes.statusCode ?? 502;
-    ex.status = status;
-    ex.reach('deliver');
-    const { headers: outHeaders } = forwardable(upRes.rawHeaders);
-    outHeaders.push('Via', `1.1 ${ctx.viaName}`, REQUEST_ID_HEADER, ex.id);
-    if (status >= 400 && codeForUpstreamStatus(status) !== 'ok') {
-      outHeaders.push('Proxy-Status', proxyStatusForUpstream(ctx.proxyName, status));
-    }
-    if (res.destroyed) return;
-    res.writeHead(status, upRes.statusMessage, outHeaders);
-    ex.responseStarted = true;
-    upSocketIdle(upReq, ctx.timeouts.idleMs, () =>
-      fail(new HopFailure('idle_timeout', `no response bytes for ${ctx.timeouts.idleMs} ms`, { hop: 'deliver' })),
-    );
-    upRes.on('data', (chunk: Buffer) => {
-      ex.bytes.fromUpstream += chunk.length;
-      ex.bytes.toClient += chunk.length;
-      if (!res.write(chunk)) upRes.pause();
-    });
-    res.on('drain', () => upRes.resume());
-    upRes.once('end', () => res.end());
-    upRes.once('close', () => {
-      if (!upRes.complete && !ex.failure) {
-        fail(new HopFailure('response_incomplete', `upstream closed after ${ex.bytes.fromUpstream} body bytes`, { hop: 'deliver' }));
+    current.once('socket', (upSocket) => {
+      ex.reused = current.reusedSocket;
+      if (current.reusedSocket) {
+        ex.upstreamIp = upSocket.remoteAddress;
+        ex.upstreamPort = upSocket.remotePort;
       }
+      ex.reach('upstream');
+      sentAt = performance.now();
+      armResponseTimer();
     });
-    upRes.on('error', () => {}); // 'close' above classifies it; the error itself adds nothing
-  });
+    current.once('finish', armResponseTimer);
 
+    current.on('error', (err) => {
+      if (ex.failure || current !== upReq) return;
+      // The connector's failures arrive classified already; the rest happened on the HTTP exchange.
+      const failure = classify(responded ? 'deliver' : 'upstream', err);
+      // A pooled connection the upstream closed just as it was reused: the request never reached
+      // it, so a request without a body is sent once more on a fresh connection.
+      if (mayRetry && !responded && current.reusedSocket && failure.code === 'upstream_closed' && !res.destroyed) {
+        clearTimeout(responseTimer);
+        ex.retries++;
+        send(false).end();
+        return;
+      }
+      fail(failure);
+    });
+
+    current.once('response', (upRes) => {
+      responded = true;
+      clearTimeout(responseTimer);
+      ex.timings.ttfb = performance.now() - sentAt;
+      const status = upRes.statusCode ?? 502;
+      ex.status = status;
+      ex.reach('deliver');
+      const { headers: outHeaders } = forwardable(upRes.rawHeaders);
+      outHeaders.push('Via', `1.1 ${ctx.viaName}`, REQUEST_ID_HEADER, ex.id);
+      if (status >= 400 && codeForUpstreamStatus(status) !== 'ok') {
+        outHeaders.push('Proxy-Status', proxyStatusForUpstream(ctx.proxyName, status));
+      }
+      if (res.destroyed) return;
+      res.writeHead(status, upRes.statusMessage, outHeaders);
+      ex.responseStarted = true;
+      current.setTimeout(ctx.timeouts.idleMs, () =>
+        fail(new HopFailure('idle_timeout', `no response bytes for ${ctx.timeouts.idleMs} ms`, { hop: 'deliver' })),
+      );
+      upRes.on('data', (chunk: Buffer) => {
+        ex.bytes.fromUpstream += chunk.length;
+        ex.bytes.toClient += chunk.length;
+        if (!res.write(chunk)) upRes.pause();
+      });
+      res.on('drain', () => upRes.resume());
+      upRes.once('end', () => res.end());
+      upRes.once('close', () => {
+        if (!upRes.complete && !ex.failure) {
+          fail(new HopFailure('response_incomplete', `upstream closed after ${ex.bytes.fromUpstream} body bytes`, { hop: 'deliver' }));
+        }
+      });
+      upRes.on('error', () => {}); // 'close' above classifies it; the error itself adds nothing
+    });
+    return current;
+  };
+
+  if (!forwarded.hasBody) {
+    send(true).end();
+    req.resume(); // nothing to read, but the parser must see the end of the message
+    return;
+  }
+  const withBody = send(false);
   req.on('data', (chunk: Buffer) => {
     ex.bytes.fromClient += chunk.length;
     ex.bytes.toUpstream += chunk.length;
-    if (!upReq.write(chunk)) req.pause();
+    if (!withBody.write(chunk)) req.pause();
   });
-  upReq.on('drain', () => req.resume());
-  req.once('end', () => upReq.end());
-}
-
-/** Idle timeout on the upstream socket while a response body streams. */
-function upSocketIdle(upReq: http.ClientRequest, ms: number, onIdle: () => void): void {
-  upReq.setTimeout(ms, onIdle);
+  withBody.on('drain', () => req.resume());
+  req.once('end', () => withBody.end());
 }
 
 function answerFailure(ctx: FrontContext, ex: Exchange, req: IncomingMessage, res: ServerResponse, failure: HopFailure): void {

@@ -38,6 +38,7 @@ export function exchangeFields(ex: Exchange): Record<string, unknown> {
     upstream_ip: ex.upstreamIp,
     upstream_port: ex.upstreamPort,
     reused: ex.reused || undefined,
+    retries: ex.retries || undefined,
     resolved: ex.resolved && ex.resolved.length > 1 ? ex.resolved : undefined,
     attempts: ex.attempts?.map((a) => ({ address: a.address, port: a.port, outcome: a.outcome, ms: round(a.ms) })),
     status: ex.status,

@@ -244,6 +244,50 @@ describe('HTTP forward: failures after the response started', () => {
   });
 });
 
+describe('HTTP forward: a pooled connection the upstream closed', () => {
+  /** Answers the first request on each connection (keep-alive), resets on the second. */
+  const oneRequestPerConnection = () =>
+    tcpServer((socket) => {
+      let seen = '';
+      let answered = 0;
+      socket.on('data', (c: Buffer) => {
+        seen += c.toString('latin1');
+        const heads = seen.split('\r\n\r\n').length - 1;
+        if (heads > answered) {
+          answered = heads;
+          if (answered === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nfresh');
+          else socket.resetAndDestroy();
+        }
+      });
+    });
+
+  it('a request without a body is sent again on a fresh connection, and the record says so', async () => {
+    const upstream = await oneRequestPerConnection();
+    const first = await viaProxy(proxy.port, `${upstream.origin}/first`);
+    const second = await viaProxy(proxy.port, `${upstream.origin}/second`);
+    assert.equal(first.status, 200);
+    assert.equal(second.status, 200, second.body);
+    assert.equal(second.body, 'fresh');
+    const log = await proxy.logs.exchange(second.headers['x-request-id']);
+    assert.equal(log.retries, 1);
+    assert.equal(log.reused, undefined, 'the answer came on the fresh connection');
+    assert.equal(upstream.sockets.length, 2);
+    await upstream.close();
+  });
+
+  it('a request with a body is not replayed: 502 upstream_closed', async () => {
+    const upstream = await oneRequestPerConnection();
+    await viaProxy(proxy.port, `${upstream.origin}/first`);
+    const post = await viaProxy(proxy.port, `${upstream.origin}/post`, { method: 'POST', body: 'data', headers: { 'Content-Length': '4' } });
+    assert.equal(post.status, 502);
+    const log = await proxy.logs.exchange(post.headers['x-request-id']);
+    assert.equal(log.code, 'upstream_closed');
+    assert.equal(log.reused, true);
+    assert.equal(log.retries, undefined);
+    await upstream.close();
+  });
+});
+
 describe('HTTP forward: headers', () => {
   it('strips hop-by-hop and Connection-nominated fields both ways, never forwards Proxy-Authorization, sets Host and Via', async () => {
     let seen: Record<string, string | string[] | undefined> = {};
@@ -390,4 +434,3 @@ describe('HTTP forward: keep-alive client connections', () => {
   });
 });
 
-void tcpServer;
