@@ -88,7 +88,8 @@ export function connectAny(
           other.destroy();
         }
         pending.clear();
-        socket.removeAllListeners('error');
+        // The attempt's error listener stays (it ignores settled attempts), so an error before
+        // the caller attaches its own cannot crash the process.
         resolve(socket);
       });
       socket.once('error', (err) => {

@@ -32,7 +32,8 @@ export function startTls(socket: net.Socket, options: TlsOptions, signal?: Abort
       done = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      secure.off('error', onError);
+      // onError stays attached (finish ignores later calls): an error between here and the
+      // caller attaching its own listeners must not become an uncaught exception.
       if (err) {
         secure.destroy();
         socket.destroy();
