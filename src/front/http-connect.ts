@@ -14,6 +14,12 @@ import { parseConnectTarget } from './target.ts';
 import { relay } from './tunnel.ts';
 
 
+/**
+ * Client bytes held while the upstream connects. Past this the client socket is paused (back
+ * pressure) instead of buffering without bound.
+ */
+const EARLY_BYTES_LIMIT = 64 * 1024;
+
 export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: Socket, head: Buffer): void {
   const ex = new Exchange(ctx.lifecycle, 'connect', client.remoteAddress ?? '', client.remotePort ?? 0);
   ex.method = 'CONNECT';
@@ -26,12 +32,44 @@ export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: S
   client.once('close', onEarlyClose);
   client.on('error', () => {}); // 'close' follows and decides
 
+  // Until the tunnel opens the client socket is read: bytes a client sends right behind the
+  // CONNECT (a TLS ClientHello, say) are kept for the upstream, and a client that hangs up is
+  // seen at once. The HTTP server's sockets allow half-open connections, so a hang-up is an
+  // 'end' without a 'close' (and no 'end' at all while unread bytes sit in the socket); unheard,
+  // the proxy would go on connecting for the whole connectMs and answer 504 to nobody.
+  const early: Buffer[] = head.length ? [head] : [];
+  let earlyBytes = head.length;
+  const onEarlyData = (chunk: Buffer) => {
+    early.push(chunk);
+    earlyBytes += chunk.length;
+    if (earlyBytes >= EARLY_BYTES_LIMIT) client.pause();
+  };
+  const onEarlyEnd = () => {
+    // With bytes to deliver this may be a half-close ("send and shut down"): the tunnel still
+    // opens and passes the close on. With nothing to deliver nobody is left to serve.
+    if (earlyBytes > 0) return;
+    onEarlyClose();
+    client.destroy();
+  };
+  client.on('data', onEarlyData);
+  client.once('end', onEarlyEnd);
+  const stopEarlyReading = () => {
+    client.off('data', onEarlyData);
+    client.off('end', onEarlyEnd);
+  };
+
   const refuse = (failure: HopFailure) => {
+    stopEarlyReading();
+    // The client left: onEarlyClose records it (its 'close' may still be on its way).
+    if (client.destroyed) return;
+    client.off('close', onEarlyClose);
     ex.fail(failure);
     const answer = buildErrorAnswer(ctx.proxyName, ex.id, ex.failure ?? failure, req.headers.accept);
     ex.status = answer.status;
-    client.off('close', onEarlyClose);
     client.once('close', () => ex.finish());
+    // Keep reading (and dropping) whatever the client still sends, so its closing is seen and
+    // the socket can close once the answer is out.
+    client.resume();
     writeErrorToSocket(client, answer);
   };
 
@@ -55,6 +93,7 @@ export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: S
       if (client.destroyed) return; // the client left: already recorded as client_abort
       return refuse(classify(ex.hop, err));
     }
+    stopEarlyReading();
     client.off('close', onEarlyClose);
     if (client.destroyed) {
       upstream.destroy();
@@ -64,6 +103,6 @@ export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: S
     ex.responseStarted = true;
     ex.reach('deliver');
     client.write(`HTTP/1.1 200 Connection Established\r\n${REQUEST_ID_HEADER}: ${ex.id}\r\n\r\n`);
-    relay(ex, client, upstream, { idleMs: ctx.timeouts.idleMs, tlsMs: ctx.timeouts.tlsMs }, head);
+    relay(ex, client, upstream, { idleMs: ctx.timeouts.idleMs, tlsMs: ctx.timeouts.tlsMs }, early.length > 1 ? Buffer.concat(early) : early[0]);
   }
 }

@@ -55,12 +55,13 @@ export function relay(ex: Exchange, client: Socket, upstream: Socket, options: T
 
   // Half-close is passed on, so protocols that send a request and then shut down their write
   // side still get their answer.
-  client.on('end', () => {
+  const onClientEnd = () => {
     clientDone = true;
     if (!ex.end && !upstreamDone) ex.end = 'client_closed';
     upstream.end();
     if (upstreamDone) client.end();
-  });
+  };
+  client.on('end', onClientEnd);
   upstream.on('end', () => {
     if (watcher.active) watcher.upstreamEnded('closed');
     upstreamDone = true;
@@ -91,5 +92,10 @@ export function relay(ex: Exchange, client: Socket, upstream: Socket, options: T
     shutdown('idle_timeout');
   });
 
+  // The front-end may have paused the client while it held early bytes; from here on only the
+  // relay's own back pressure pauses it.
+  client.resume();
   if (head?.length) client.emit('data', head);
+  // A client that half-closed before the tunnel opened has no 'end' left to emit.
+  if (client.readableEnded) onClientEnd();
 }
