@@ -60,7 +60,13 @@ export function connectAny(
     function fail(err: Error) {
       if (settled) return;
       cleanup();
-      for (const [socket] of pending) socket.destroy();
+      for (const [socket, p] of pending) {
+        if (p.attempt.outcome === 'pending') {
+          p.attempt.outcome = 'abandoned';
+          p.attempt.ms = performance.now() - p.started;
+        }
+        socket.destroy();
+      }
       pending.clear();
       reject(err);
     }

@@ -91,6 +91,8 @@ describe('connectAny (Happy Eyeballs)', () => {
     const pending = connectAny([{ address: '127.0.0.1', family: 4 }], hole.port, 5_000, attempts, controller.signal);
     controller.abort(new Error('client left'));
     await assert.rejects(pending, /client left/);
+    assert.equal(attempts[0]!.outcome, 'abandoned');
+    assert.ok(attempts[0]!.ms >= 0);
     hole.close();
   });
 });
