@@ -13,6 +13,8 @@ import { startProxy, type LogLine, type TestProxy } from '../helpers/proxy.ts';
 import { httpOrigin, type Upstream } from '../helpers/upstreams.ts';
 
 const DNS_MS = 300;
+/** Node timers run on a millisecond loop clock that can lag performance.now() by a few ms. */
+const TIMER_SLACK_MS = 10;
 
 const ZONE = {
   'ok.test': { a: ['127.0.0.1'] },
@@ -104,7 +106,7 @@ describe('Resolver against a programmed DNS server', () => {
       assert.equal(err.params.rcode, undefined);
       return true;
     });
-    assert.ok(performance.now() - started >= DNS_MS - 1, 'not before the deadline');
+    assert.ok(performance.now() - started >= DNS_MS - TIMER_SLACK_MS, 'not before the deadline');
   });
 
   test('IP literals and localhost are answered without asking the server', async () => {
@@ -216,14 +218,14 @@ describe('proxy with dns.servers', () => {
     const took = performance.now() - started;
     assert.equal(res.status, 504);
     assert.match(String(res.headers['proxy-status']), /^hopwatch; error=dns_timeout; details="[^"]*silent\.test[^"]*"$/);
-    assert.ok(took >= DNS_MS - 1, `answered after ${took} ms, before the ${DNS_MS} ms deadline`);
+    assert.ok(took >= DNS_MS - TIMER_SLACK_MS, `answered after ${took} ms, before the ${DNS_MS} ms deadline`);
 
     const line = await proxy.logs.exchange(requestId(res.headers));
     assert.equal(line.code, 'dns_timeout');
     assert.equal(line.hop, 'dns');
     assert.equal(line.temporary, true);
     assert.equal(line.rcode, undefined);
-    assert.ok((durations(line).dns as number) >= DNS_MS - 1);
+    assert.ok((durations(line).dns as number) >= DNS_MS - TIMER_SLACK_MS);
 
     const after = await scrape(proxy.adminUrl);
     assert.equal(sample(after, 'hopwatch_errors_total', labels) - sample(before, 'hopwatch_errors_total', labels), 1);
