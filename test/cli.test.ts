@@ -21,7 +21,11 @@ const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
 
 /** Starts `hopwatch serve`, resolves once its "listening" line names the bound ports. */
 async function serve(configFile: string): Promise<{ child: ChildProcess; lines: Array<Record<string, unknown>>; http: number; admin: number }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Only PATH: HOPWATCH_* variables in the test's own environment would become config overrides.
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH },
+  });
   const lines: Array<Record<string, unknown>> = [];
   let partial = '';
   return new Promise((resolve, reject) => {
@@ -95,9 +99,11 @@ describe('hopwatch serve', () => {
     assert.match(result.stderr, new RegExp(`cannot listen for http on 127\\.0\\.0\\.1:${taken}: the address is already in use`));
   });
 
-  it('serves, logs each exchange as JSON on stdout, and flushes it on SIGTERM before exiting 0', async () => {
+  it('serves, logs each exchange as JSON on stdout, and flushes it on SIGTERM before exiting 0', async (t) => {
     const origin = await httpOrigin((_req, res) => res.end('through the real CLI'));
+    t.after(() => origin.close());
     const proc = await serve(file('serve.yaml', 'http:\n  port: 0\nadmin:\n  port: 0\n'));
+    t.after(() => proc.child.kill('SIGKILL'));
     const res = await viaProxy(proc.http, `${origin.origin}/cli`);
     assert.equal(res.body, 'through the real CLI');
     const metrics = await fetch(`http://127.0.0.1:${proc.admin}/metrics`);
@@ -109,7 +115,6 @@ describe('hopwatch serve', () => {
     assert.ok(line, 'the exchange line reached stdout before exit');
     assert.equal(line.id, res.headers['x-request-id']);
     assert.ok(proc.lines.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'));
-    await origin.close();
   });
 
   it('rejects unknown commands with usage', () => {

@@ -387,7 +387,7 @@ describe('CONNECT: the client leaving while the proxy connects', () => {
 });
 
 const curlMissing = spawnSync('curl', ['--version']).error !== undefined;
-const requireTools = !!process.env.HOPWATCH_REQUIRE_TOOLS;
+const requireTools = !!process.env.REQUIRE_TEST_TOOLS;
 
 /** Runs curl without blocking the event loop: the proxy under test lives in this process. */
 function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -399,11 +399,11 @@ function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: s
   });
 }
 
-const skipCurl = curlMissing && !requireTools ? 'curl is not installed (with HOPWATCH_REQUIRE_TOOLS set, that fails)' : false;
+const skipCurl = curlMissing && !requireTools ? 'curl is not installed (with REQUIRE_TEST_TOOLS set, that fails)' : false;
 
 describe('CONNECT through curl (proxytunnel)', { skip: skipCurl }, () => {
   it('fetches an origin through a tunnel', T, async (t) => {
-    assert.ok(!curlMissing, 'curl is required: HOPWATCH_REQUIRE_TOOLS is set');
+    assert.ok(!curlMissing, 'curl is required: REQUIRE_TEST_TOOLS is set');
     const origin = await upstreamFor(t, httpOrigin((_req, res) => res.end('through the tunnel')));
     const out = await curl(['-sS', '-p', '-x', proxy.url, '-D', '-', `${origin.origin}/`]);
     assert.equal(out.code, 0, out.stderr);
@@ -417,7 +417,7 @@ describe('CONNECT through curl (proxytunnel)', { skip: skipCurl }, () => {
   });
 
   it('reports the proxy\'s 502 for a refused tunnel', T, async () => {
-    assert.ok(!curlMissing, 'curl is required: HOPWATCH_REQUIRE_TOOLS is set');
+    assert.ok(!curlMissing, 'curl is required: REQUIRE_TEST_TOOLS is set');
     const port = await closedPort();
     const out = await curl(['-sS', '-p', '-x', proxy.url, `http://127.0.0.1:${port}/`]);
     assert.equal(out.code, 56, `curl fails the transfer as a CONNECT refusal; ${out.stderr}`);

@@ -100,7 +100,7 @@ describe('/metrics after successes and each failure class', () => {
 
   it('passes `promtool check metrics`', (t) => {
     if (!havePromtool()) {
-      if (process.env.HOPWATCH_REQUIRE_TOOLS) assert.fail('promtool is required (install Debian\'s prometheus)');
+      if (process.env.REQUIRE_TEST_TOOLS) assert.fail('promtool is required (install Debian\'s prometheus)');
       t.skip('promtool not installed');
       return;
     }
