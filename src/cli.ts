@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 // hopwatch's command line: serve (the default) and check-config.
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { redactConfig } from './config/redact.ts';
+import { hashPassword } from './policy/passwords.ts';
 import { ListenError, startHopwatch } from './server.ts';
 import { VERSION } from './version.ts';
 
@@ -12,6 +16,8 @@ const USAGE = `hopwatch ${VERSION}: a forwarding proxy that tells you which hop 
 Usage:
   hopwatch [serve] [--config FILE]     run the proxy (default config: config/default.yaml)
   hopwatch check-config [FILE]         validate a config and print the effective one, secrets redacted
+  hopwatch hash-password               read a password (prompt, or stdin) and print its scrypt hash
+                                       for auth.users[].password
   hopwatch --version | --help
 
 Environment variables override single keys: HOPWATCH_TIMEOUTS__CONNECT_MS=2000 sets
@@ -47,10 +53,42 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`# valid: effective configuration (defaults < file < HOPWATCH_* environment)\n${stringify(redactConfig(config))}`);
       return 0;
     }
+    case 'hash-password': {
+      if (rest.length) return usageError('hash-password reads the password from a prompt or stdin, not from arguments');
+      const password = await readPassword();
+      if (!password) {
+        process.stderr.write('hopwatch: an empty password cannot be hashed\n');
+        return 65;
+      }
+      process.stdout.write(`${await hashPassword(password)}\n`);
+      return 0;
+    }
     default:
       return usageError(`unknown command "${command}"`);
   }
 }
+
+/** From a terminal: asked twice without echo. Piped: all of stdin, minus one trailing newline. */
+async function readPassword(): Promise<string> {
+  if (!process.stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  }
+  const ask = async (prompt: string) => {
+    process.stderr.write(prompt);
+    const rl = createInterface({ input: process.stdin, terminal: true, output: new Writable({ write: (_c, _e, done) => done() }) });
+    const [answer] = (await once(rl, 'line')) as [string];
+    rl.close();
+    process.stderr.write('\n');
+    return answer;
+  };
+  const first = await ask('Password: ');
+  if ((await ask('Again: ')) !== first) throw new UsageError('the two passwords differ');
+  return first;
+}
+
+class UsageError extends Error {}
 
 function usageError(message: string): number {
   process.stderr.write(`hopwatch: ${message}\n\n${USAGE}`);
@@ -79,7 +117,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof ListenError) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`hopwatch: ${err.message}\n`);
+      process.exitCode = 65;
+    } else if (err instanceof ConfigError || err instanceof ListenError) {
       process.stderr.write(`hopwatch: ${err.message}\n`);
       process.exitCode = err instanceof ConfigError ? 78 : 1;
     } else if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -7,13 +7,14 @@ import type { DestinationStream, Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/server.ts';
 import type { Config } from './config/schema.ts';
-import type { Hop } from './exchange/hops.ts';
+import type { Hop, Protocol } from './exchange/hops.ts';
 import { Lifecycle, type Interceptor, type Observer } from './exchange/lifecycle.ts';
 import { ConnectionGate } from './front/connections.ts';
 import type { FrontContext } from './front/context.ts';
 import { createHttpListener } from './front/http-listener.ts';
-import { accessLogObserver, createLogger } from './observe/log.ts';
+import { accessLogObserver, authFailureObserver, createLogger } from './observe/log.ts';
 import { createMetrics } from './observe/metrics.ts';
+import { Authenticator, registerAuth } from './policy/auth.ts';
 import { registerLoopDetection, type OwnListener } from './policy/loop.ts';
 import { UpstreamAgent } from './upstream/agent.ts';
 import { Connector } from './upstream/connector.ts';
@@ -54,11 +55,15 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
   });
   const viaName = `${config.proxyName}-${randomBytes(3).toString('hex')}`;
   const own: OwnListener[] = [];
+  const authenticator = new Authenticator(config.auth.users);
+  registerAuth(lifecycle, authenticator);
   registerLoopDetection(lifecycle, viaName, () => own);
   for (const [hop, interceptor] of options.interceptors ?? []) lifecycle.intercept(hop, interceptor);
 
-  const metrics = createMetrics(gate, ['http', 'connect'], VERSION);
+  const protocols: Protocol[] = config.socks.enabled ? ['http', 'connect', 'socks5'] : ['http', 'connect'];
+  const metrics = createMetrics(gate, protocols, VERSION);
   lifecycle.observe(metrics.observer);
+  lifecycle.observe(authFailureObserver(logger));
   if (config.log.requests) lifecycle.observe(accessLogObserver(logger));
   for (const observer of options.observers ?? []) lifecycle.observe(observer);
   lifecycle.seal();
@@ -69,6 +74,8 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
     agents: { http: new UpstreamAgent(connector, false), https: new UpstreamAgent(connector, true) },
     gate,
     proxyName: config.proxyName,
+    realm: config.auth.realm,
+    authEnabled: authenticator.enabled,
     viaName,
     timeouts: config.timeouts,
   };

@@ -73,6 +73,72 @@ export const CATALOGUE = {
     action: 'Configure the client to use hopwatch as its proxy (absolute-form URLs) and send CONNECT host:port',
   }),
 
+  // ── SOCKS5 handshake (RFC 1928) ─────────────────────────────────────────────
+  socks_malformed: e({
+    hop: 'parse', status: null, category: 'client', source: 'proxy', proxyStatus: null, temporary: false,
+    socks: null, cause: 'The client did not speak SOCKS5 (wrong version, no methods, truncated or oversized message)',
+    action: 'Check the client is configured for a SOCKS5 proxy on this port (not HTTP, not SOCKS4)',
+  }),
+  socks_handshake_timeout: e({
+    hop: 'parse', status: null, category: 'client', source: 'proxy', proxyStatus: null, temporary: true,
+    socks: null, cause: 'The client did not finish the SOCKS5 handshake within timeouts.handshakeMs',
+    action: 'Check the client and the network between client and proxy; a stalled or very slow sender',
+  }),
+  socks_command_unsupported: e({
+    hop: 'parse', status: null, category: 'client', source: 'proxy', proxyStatus: null, temporary: false,
+    socks: 0x07, cause: 'The client asked for BIND or UDP ASSOCIATE; hopwatch serves CONNECT only',
+    action: 'Use CONNECT, or a proxy that relays UDP / accepts inbound connections',
+  }),
+  socks_address_type_unsupported: e({
+    hop: 'parse', status: null, category: 'client', source: 'proxy', proxyStatus: null, temporary: false,
+    socks: 0x08, cause: 'The request names its destination with an unknown address type',
+    action: 'Send an IPv4 address, an IPv6 address or a domain name (socks5h)',
+  }),
+
+  // ── auth ───────────────────────────────────────────────────────────────────
+  auth_missing: e({
+    hop: 'auth', status: 407, category: 'proxy_auth', source: 'proxy', proxyStatus: 'http_request_error',
+    temporary: false, socks: null, cause: 'Proxy requires credentials and the client sent none',
+    action: 'Add proxy auth headers: put user:password in the proxy URL (http://user:pass@host:port, socks5h://user:pass@host:port)',
+  }),
+  auth_malformed: e({
+    hop: 'auth', status: 407, category: 'proxy_auth', source: 'proxy', proxyStatus: 'http_request_error',
+    temporary: false, socks: null, cause: 'The Proxy-Authorization header could not be decoded (bad base64, no user:password)',
+    action: 'Send Proxy-Authorization: Basic base64(user:password); percent-encode special characters in proxy URLs',
+  }),
+  auth_scheme_unsupported: e({
+    hop: 'auth', status: 407, category: 'proxy_auth', source: 'proxy', proxyStatus: 'http_request_error',
+    temporary: false, socks: null, cause: 'The credentials use a scheme hopwatch does not accept (only Basic)',
+    action: 'Use Basic proxy authentication; a Bearer or Digest token meant for the origin belongs in Authorization',
+  }),
+  auth_invalid: e({
+    hop: 'auth', status: 407, category: 'proxy_auth', source: 'proxy', proxyStatus: 'http_request_error',
+    temporary: false, socks: null, cause: 'Missing or invalid credentials: unknown user or wrong password',
+    action: 'Reissue or verify the proxy credentials; check proxy and origin credentials are not swapped',
+  }),
+
+  // ── policy ─────────────────────────────────────────────────────────────────
+  client_denied: e({
+    hop: 'policy', status: 403, category: 'access', source: 'proxy', proxyStatus: 'http_request_denied',
+    temporary: false, socks: 0x02, cause: 'Policy or IP block: the client address is not in access.allowClients',
+    action: 'Review access rules: add the client\'s address (as the proxy sees it) to access.allowClients',
+  }),
+  destination_denied: e({
+    hop: 'policy', status: 403, category: 'access', source: 'proxy', proxyStatus: 'http_request_denied',
+    temporary: false, socks: 0x02, cause: 'Policy: the destination host is in access.denyDestinations',
+    action: 'Review access rules (access.denyDestinations), or use an allowed destination',
+  }),
+  destination_ip_denied: e({
+    hop: 'policy', status: 403, category: 'access', source: 'proxy', proxyStatus: 'destination_ip_prohibited',
+    temporary: false, socks: 0x02,
+    cause: 'Policy: the destination resolves to a denied address range (access.denyDestinations or denyPrivateDestinations)',
+    action: 'Review access rules; a public name resolving to a private address is refused on purpose (SSRF protection)',
+  }),
+  port_denied: e({
+    hop: 'policy', status: 403, category: 'access', source: 'proxy', proxyStatus: 'http_request_denied',
+    temporary: false, socks: 0x02, cause: 'Policy: tunnels to this port are not in access.allowPorts',
+    action: 'Review access rules: add the port to access.allowPorts if tunnels to it are intended',
+  }),
   // ── policy ─────────────────────────────────────────────────────────────────
   loop_detected: e({
     hop: 'policy', status: 502, category: 'gateway', source: 'proxy', proxyStatus: 'proxy_loop_detected',

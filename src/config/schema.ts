@@ -36,20 +36,35 @@ export const ConfigSchema = Type.Object(
   {
     proxyName: ProxyName,
     http: Listener('127.0.0.1', 8080, true, 'HTTP forward proxy and CONNECT listener'),
-    socks: Listener('127.0.0.1', 1080, false, 'SOCKS5 listener (arrives with issue #3; accepted, not yet served)'),
+    socks: Listener('127.0.0.1', 1080, false, 'SOCKS5 listener (RFC 1928; CONNECT, no-auth or username/password)'),
     admin: Listener('127.0.0.1', 9464, true, 'admin listener: /metrics, /healthz, /readyz'),
+    allowOpenProxy: Type.Boolean({
+      default: false,
+      description: 'allow a proxy listener on a non-loopback address with no users and every client allowed',
+    }),
     auth: Section(
       {
         users: Type.Array(
           Type.Object(
             {
+              // RFC 1929 carries each in at most 255 bytes.
               username: Type.String({ minLength: 1, maxLength: 255 }),
-              password: Type.String({ minLength: 1, maxLength: 1024 }),
+              password: Type.String({
+                minLength: 1,
+                maxLength: 1024,
+                description: 'the password, or a hash from `hopwatch hash-password` (scrypt$…)',
+              }),
             },
             { additionalProperties: false },
           ),
-          { default: [], description: 'proxy users (enforced from issue #3)' },
+          { default: [], description: 'proxy users; when any is set, every front-end requires credentials' },
         ),
+        realm: Type.String({
+          // printable ASCII without `"` and `\`, so it needs no escaping inside the quoted realm
+          pattern: '^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]{1,64}$',
+          default: 'hopwatch',
+          description: 'realm in Proxy-Authenticate',
+        }),
       },
       'proxy authentication',
     ),
@@ -57,11 +72,19 @@ export const ConfigSchema = Type.Object(
       {
         allowClients: Type.Array(Cidr, {
           default: ['127.0.0.0/8', '::1/128'],
-          description: 'client addresses allowed to use the proxy (enforced from issue #3)',
+          description: 'client addresses allowed to use the proxy; others get 403 (SOCKS: refused)',
         }),
         denyDestinations: Type.Array(Type.String({ minLength: 1 }), {
           default: [],
-          description: 'destinations refused, by CIDR or host name (enforced from issue #3)',
+          description: 'destinations refused: CIDRs (checked on every resolved address), host names, or suffixes (".example.com")',
+        }),
+        denyPrivateDestinations: Type.Boolean({
+          default: false,
+          description: 'also refuse private, loopback, link-local, CGNAT and cloud-metadata destinations (SSRF protection)',
+        }),
+        allowPorts: Type.Array(Type.String({ pattern: '^[0-9]{1,5}(-[0-9]{1,5})?$' }), {
+          default: ['80', '443', '1024-65535'],
+          description: 'ports CONNECT and SOCKS5 tunnels may reach: single ports or ranges ("1024-65535")',
         }),
       },
       'access policy',
@@ -80,6 +103,7 @@ export const ConfigSchema = Type.Object(
     timeouts: Section(
       {
         requestHeadersMs: Millis(10_000, 'a client must send its request headers within this time (408)'),
+        handshakeMs: Millis(10_000, 'a SOCKS5 client must finish its greeting, authentication and request within this time'),
         dnsMs: Millis(5_000, 'name resolution (dns_timeout, 504)'),
         connectMs: Millis(10_000, 'TCP connect to the upstream, all addresses together (connect_timeout, 504)'),
         tlsMs: Millis(10_000, 'TLS handshake with the upstream, also watched inside CONNECT tunnels (tls_timeout, 504)'),

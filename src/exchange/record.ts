@@ -51,10 +51,25 @@ export interface TlsFacts {
   alert?: { id: number; from: 'client' | 'upstream' };
 }
 
+/** Proxy credentials as the front-end read them; the password never leaves the auth hop. */
+export type Credentials =
+  | { kind: 'basic' | 'socks5'; username: string; password: string }
+  /** A header that says Basic but does not decode to user:password. */
+  | { kind: 'malformed'; scheme: string }
+  /** Another scheme (Bearer, Digest …). */
+  | { kind: 'unsupported'; scheme: string };
+
+/** Why credentials were refused, for the auth_failure event (never the password). */
+export interface AuthFailure {
+  username: string | undefined;
+  reason: 'missing' | 'malformed' | 'unsupported_scheme' | 'unknown_user' | 'wrong_password';
+}
+
 /** Facts the front-end read from the request and the stages may need; never logged whole. */
 export interface RequestFacts {
   /** The incoming Via header, for loop detection. */
   via?: string;
+  credentials?: Credentials;
 }
 
 // A per-process prefix plus a counter: unique, cheap, and sortable within one process.
@@ -97,6 +112,7 @@ export class Exchange {
   responseStarted = false;
   end: StreamEnd | undefined;
   failure: HopFailure | undefined;
+  authFailure: AuthFailure | undefined;
   finished = false;
 
   constructor(lifecycle: Lifecycle, protocol: Protocol, clientIp: string, clientPort: number) {

@@ -12,6 +12,10 @@ export interface FrontContext {
   readonly gate: ConnectionGate;
   /** The RFC 8941 token used in Proxy-Status. */
   readonly proxyName: string;
+  /** Proxy-Authenticate realm. */
+  readonly realm: string;
+  /** Whether credentials are required: front-ends only read them then. */
+  readonly authEnabled: boolean;
   /** This instance's Via pseudonym; seeing it in a request means the request looped. */
   readonly viaName: string;
   readonly timeouts: Config['timeouts'];

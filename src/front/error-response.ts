@@ -17,7 +17,13 @@ export interface ErrorAnswer {
   body: string;
 }
 
-export function buildErrorAnswer(proxyName: string, requestId: string, failure: HopFailure, accept: string | undefined): ErrorAnswer {
+/** What an answer needs to know about this proxy. */
+export interface AnswerContext {
+  readonly proxyName: string;
+  readonly realm: string;
+}
+
+export function buildErrorAnswer(ctx: AnswerContext, requestId: string, failure: HopFailure, accept: string | undefined): ErrorAnswer {
   const entry = CATALOGUE[failure.code];
   const status = entry.status ?? 502;
   const reason = STATUS_CODES[status] ?? 'Error';
@@ -42,13 +48,15 @@ export function buildErrorAnswer(proxyName: string, requestId: string, failure: 
       `Detail: ${oneLine(failure.detail)}\n` +
       `Request id: ${requestId}\n`;
   const headers: Record<string, string> = {
-    'Proxy-Status': proxyStatusForFailure(proxyName, failure),
+    'Proxy-Status': proxyStatusForFailure(ctx.proxyName, failure),
     [REQUEST_ID_HEADER]: requestId,
     'Content-Type': json ? 'application/json' : 'text/plain; charset=utf-8',
     'Content-Length': String(Buffer.byteLength(body)),
     'Cache-Control': 'no-store',
   };
   if (failure.code === 'connection_limit') headers['Retry-After'] = String(RETRY_AFTER_SECONDS);
+  // RFC 9110 §11.7.1: a 407 must say how to authenticate (RFC 7617 Basic, UTF-8 credentials).
+  if (status === 407) headers['Proxy-Authenticate'] = `Basic realm="${ctx.realm}", charset="UTF-8"`;
   return { status, headers, body };
 }
 

@@ -7,6 +7,7 @@ import { HopFailure } from '../classify/failure.ts';
 import { classify } from '../classify/rules.ts';
 import { admit } from '../exchange/admit.ts';
 import { Exchange } from '../exchange/record.ts';
+import { parseProxyAuthorization } from '../policy/auth.ts';
 import type { FrontContext } from './context.ts';
 import { REQUEST_ID_HEADER, buildErrorAnswer, writeErrorToSocket } from './error-response.ts';
 import { forwardable } from './headers.ts';
@@ -64,7 +65,7 @@ export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: S
     if (client.destroyed) return;
     client.off('close', onEarlyClose);
     ex.fail(failure);
-    const answer = buildErrorAnswer(ctx.proxyName, ex.id, ex.failure ?? failure, req.headers.accept);
+    const answer = buildErrorAnswer(ctx, ex.id, ex.failure ?? failure, req.headers.accept);
     ex.status = answer.status;
     client.once('close', () => ex.finish());
     // Keep reading (and dropping) whatever the client still sends, so its closing is seen and
@@ -80,6 +81,7 @@ export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: S
   ex.host = target.host;
   ex.port = target.port;
   ex.request.via = forwardable(req.rawHeaders).via;
+  if (ctx.authEnabled) ex.request.credentials = parseProxyAuthorization(req.headers['proxy-authorization']);
 
   void open(target);
 

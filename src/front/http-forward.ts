@@ -8,6 +8,7 @@ import { proxyStatusForUpstream } from '../classify/proxy-status.ts';
 import { classify } from '../classify/rules.ts';
 import { admit } from '../exchange/admit.ts';
 import { Exchange } from '../exchange/record.ts';
+import { parseProxyAuthorization } from '../policy/auth.ts';
 import type { UpstreamRequestOptions } from '../upstream/agent.ts';
 import type { FrontContext } from './context.ts';
 import { REQUEST_ID_HEADER, buildErrorAnswer, sendErrorResponse } from './error-response.ts';
@@ -36,6 +37,7 @@ export function handleForward(ctx: FrontContext, req: IncomingMessage, res: Serv
   ex.path = target.path;
   const forwarded = forwardable(req.rawHeaders, HOST_FIELD);
   ex.request.via = forwarded.via;
+  if (ctx.authEnabled) ex.request.credentials = parseProxyAuthorization(req.headers['proxy-authorization']);
   admit(ex).then(
     (denied) => (denied ? answerFailure(ctx, ex, req, res, denied) : forward(ctx, ex, req, res, target, forwarded)),
     (err: unknown) => answerFailure(ctx, ex, req, res, classify(ex.hop, err)),
@@ -186,7 +188,7 @@ function answerFailure(ctx: FrontContext, ex: Exchange, req: IncomingMessage, re
     return;
   }
   const recorded = ex.failure ?? failure;
-  const answer = buildErrorAnswer(ctx.proxyName, ex.id, recorded, req.headers.accept);
+  const answer = buildErrorAnswer(ctx, ex.id, recorded, req.headers.accept);
   ex.status = answer.status;
   // Unread request bytes would desynchronise a kept-alive connection: close instead.
   const close = !req.complete || recorded.hop === 'parse' || recorded.code === 'connection_limit';

@@ -55,7 +55,7 @@ function onClientError(ctx: FrontContext, err: NodeJS.ErrnoException, socket: So
     : `${code}${reason ? `: ${reason}` : ''}`;
   const failure = new HopFailure(PARSE_ERRORS[code] ?? 'request_malformed', detail, { cause: err });
   ex.fail(failure);
-  const answer = buildErrorAnswer(ctx.proxyName, ex.id, failure, undefined);
+  const answer = buildErrorAnswer(ctx, ex.id, failure, undefined);
   ex.status = answer.status;
   socket.once('close', () => ex.finish());
   writeErrorToSocket(socket, answer);

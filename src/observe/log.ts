@@ -84,3 +84,21 @@ export function accessLogObserver(logger: Logger): Observer {
     },
   };
 }
+
+/**
+ * Each refused login as its own event, apart from the access line: the guide asks for auth
+ * failures to be watched separately from other 4xx. The username tried, never the password.
+ */
+export function authFailureObserver(logger: Logger): Observer {
+  return {
+    name: 'auth-failure-log',
+    onEnd(ex) {
+      const failure = ex.authFailure;
+      if (!failure) return;
+      logger.warn(
+        { id: ex.id, protocol: ex.protocol, client_ip: ex.clientIp, username: failure.username, reason: failure.reason, code: ex.code },
+        'auth_failure',
+      );
+    },
+  };
+}

@@ -4,21 +4,28 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CATALOGUE, CODES, type Code } from '../classify/catalogue.ts';
 import type { Observer } from '../exchange/lifecycle.ts';
-import type { Exchange } from '../exchange/record.ts';
+import type { AuthFailure, Exchange } from '../exchange/record.ts';
 import type { Protocol } from '../exchange/hops.ts';
 import type { ConnectionGate, ListenerName } from '../front/connections.ts';
 
-/** Codes a tunnel cannot end with: they belong to HTTP messages or arrive before the method is known. */
-const NOT_ON_TUNNELS = new Set<Code>([
+/** Codes that belong to HTTP messages, or arrive before the method is known. */
+const HTTP_ONLY = new Set<Code>([
   'upstream_bad_response', 'response_timeout', 'unsupported_scheme',
   'request_malformed', 'request_header_too_large', 'request_header_timeout',
 ]);
+/** Credentials problems only an HTTP header can have. */
+const HEADER_AUTH = new Set<Code>(['auth_malformed', 'auth_scheme_unsupported']);
 
 /** The codes that can occur on a protocol, for pre-creating their series. */
 export function codesFor(protocol: Protocol): Code[] {
-  if (protocol === 'http') return CODES;
-  return CODES.filter((c) => c === 'ok' || (CATALOGUE[c].source !== 'upstream' && !NOT_ON_TUNNELS.has(c)));
+  const socksOnly = (c: Code) => c.startsWith('socks_');
+  if (protocol === 'http') return CODES.filter((c) => !socksOnly(c));
+  const tunnel = CODES.filter((c) => c === 'ok' || (CATALOGUE[c].source !== 'upstream' && !HTTP_ONLY.has(c)));
+  if (protocol === 'connect') return tunnel.filter((c) => !socksOnly(c));
+  return tunnel.filter((c) => !HEADER_AUTH.has(c));
 }
+
+const AUTH_REASONS: readonly AuthFailure['reason'][] = ['missing', 'malformed', 'unsupported_scheme', 'unknown_user', 'wrong_password'];
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10, 30, 60];
 // 0.2 and 0.5 are the guide's DNS and TLS risk thresholds.
@@ -70,6 +77,12 @@ export function createMetrics(gate: ConnectionGate, protocols: readonly Protocol
     labelNames: ['protocol', 'direction'] as const,
     registers: [registry],
   });
+  const authFailures = new Counter({
+    name: 'hopwatch_auth_failures_total',
+    help: 'Refused proxy logins, by reason (missing, malformed, unsupported_scheme, unknown_user, wrong_password).',
+    labelNames: ['protocol', 'reason'] as const,
+    registers: [registry],
+  });
   const listeners: ListenerName[] = ['http', 'socks'];
   new Gauge({
     name: 'hopwatch_connections_active',
@@ -113,6 +126,9 @@ export function createMetrics(gate: ConnectionGate, protocols: readonly Protocol
     }
     for (const hop of ['dns', 'connect', 'tls', 'ttfb']) hopDuration.zero({ protocol, hop });
     duration.zero({ protocol });
+    for (const reason of AUTH_REASONS) {
+      if (protocol !== 'socks5' || (reason !== 'malformed' && reason !== 'unsupported_scheme')) authFailures.inc({ protocol, reason }, 0);
+    }
     transferred.inc({ protocol, direction: 'client_to_upstream' }, 0);
     transferred.inc({ protocol, direction: 'upstream_to_client' }, 0);
   }
@@ -135,6 +151,7 @@ export function createMetrics(gate: ConnectionGate, protocols: readonly Protocol
       if (t.connect !== undefined) hopDuration.observe({ protocol, hop: 'connect' }, t.connect / 1000);
       if (t.tls !== undefined) hopDuration.observe({ protocol, hop: 'tls' }, t.tls / 1000);
       if (t.ttfb !== undefined) hopDuration.observe({ protocol, hop: 'ttfb' }, t.ttfb / 1000);
+      if (ex.authFailure) authFailures.inc({ protocol, reason: ex.authFailure.reason });
       if (ex.bytes.toUpstream) transferred.inc({ protocol, direction: 'client_to_upstream' }, ex.bytes.toUpstream);
       if (ex.bytes.toClient) transferred.inc({ protocol, direction: 'upstream_to_client' }, ex.bytes.toClient);
     },

@@ -42,6 +42,16 @@ export function parsePort(text: string): number | undefined {
   return port >= 1 && port <= 65535 ? port : undefined;
 }
 
+/** "443" or "1024-65535" → [low, high]; undefined when malformed or out of range. */
+export function parsePortRange(text: string): [number, number] | undefined {
+  const [lowText = '', highText, extra] = text.split('-');
+  if (extra !== undefined) return undefined;
+  const low = parsePort(lowText);
+  const high = highText === undefined ? low : parsePort(highText);
+  if (low === undefined || high === undefined || low > high) return undefined;
+  return [low, high];
+}
+
 export interface Cidr {
   address: string;
   prefix: number;

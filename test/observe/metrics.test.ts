@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { CODES } from '../../src/classify/catalogue.ts';
 import { codesFor } from '../../src/observe/metrics.ts';
 import { connectVia, viaProxy } from '../helpers/client.ts';
 import { sample, scrape } from '../helpers/metrics.ts';
@@ -28,13 +27,15 @@ describe('/metrics before any traffic', () => {
     for (const code of codesFor('http')) {
       assert.match(text, new RegExp(`^hopwatch_requests_total\\{protocol="http",code="${code}",[^}]*\\} 0$`, 'm'), code);
     }
-    for (const code of CODES.filter((c) => c !== 'ok')) {
+    for (const code of codesFor('http').filter((c) => c !== 'ok')) {
       assert.match(text, new RegExp(`^hopwatch_errors_total\\{protocol="http",code="${code}",`, 'm'), code);
     }
     assert.match(text, /^hopwatch_requests_total\{protocol="connect",code="connect_refused",/m);
     assert.doesNotMatch(text, /^hopwatch_requests_total\{protocol="connect",code="upstream_500",/m, 'tunnels never pass an HTTP status through');
     assert.match(text, /^hopwatch_hop_duration_seconds_count\{protocol="http",hop="dns"\} 0$/m);
     assert.match(text, /^hopwatch_connections_max 10000$/m);
+    assert.match(text, /^hopwatch_auth_failures_total\{protocol="http",reason="wrong_password"\} 0$/m);
+    assert.doesNotMatch(text, /protocol="socks5"/, 'no SOCKS series while the SOCKS listener is off');
     assert.match(text, /^hopwatch_build_info\{version="[^"]+",node_version="v24\./m);
     assert.match(text, /^process_cpu_seconds_total /m, 'default process metrics');
     assert.match(text, /^nodejs_eventloop_lag_seconds /m);

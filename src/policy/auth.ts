@@ -1,0 +1,88 @@
+// The auth hop, shared by every front-end: the front-end reads credentials in its protocol's
+// way onto the record; this decides. Successful logins are cached (a digest of user and
+// password, never the password) so scrypt runs once per client, not once per request.
+import { createHash } from 'node:crypto';
+import { HopFailure } from '../classify/failure.ts';
+import type { Config } from '../config/schema.ts';
+import type { Lifecycle } from '../exchange/lifecycle.ts';
+import type { AuthFailure, Exchange } from '../exchange/record.ts';
+import { isHashed, verifyPassword } from './passwords.ts';
+
+const CACHE_MAX = 10_000;
+const CACHE_TTL_MS = 5 * 60_000;
+/** Checked against when the user is unknown, so that costs what a wrong password costs. */
+const DECOY_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+const DECOY_PLAIN = 'no such user';
+
+export class Authenticator {
+  private readonly users: ReadonlyMap<string, string>;
+  private readonly verified = new Map<string, number>();
+  private readonly decoy: string;
+
+  constructor(users: Config['auth']['users']) {
+    this.users = new Map(users.map((u) => [u.username, u.password]));
+    this.decoy = users.some((u) => isHashed(u.password)) ? DECOY_HASH : DECOY_PLAIN;
+  }
+
+  get enabled(): boolean {
+    return this.users.size > 0;
+  }
+
+  /** 'ok', or why not: 'unknown_user' / 'wrong_password'. */
+  async check(username: string, password: string): Promise<'ok' | 'unknown_user' | 'wrong_password'> {
+    const key = createHash('sha256').update(JSON.stringify([username, password])).digest('base64');
+    const until = this.verified.get(key);
+    if (until !== undefined && until > Date.now()) return 'ok';
+    const stored = this.users.get(username);
+    const ok = await verifyPassword(stored ?? this.decoy, password);
+    if (!stored) return 'unknown_user';
+    if (!ok) return 'wrong_password';
+    if (this.verified.size >= CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(key, Date.now() + CACHE_TTL_MS);
+    return 'ok';
+  }
+
+  /** Decides the auth hop for an exchange whose front-end put credentials on the record. */
+  async decide(ex: Exchange): Promise<HopFailure | undefined> {
+    const credentials = ex.request.credentials;
+    const refuse = (code: HopFailure['code'], detail: string, failure: AuthFailure) => {
+      ex.authFailure = failure;
+      return new HopFailure(code, detail);
+    };
+    if (!credentials) return refuse('auth_missing', 'proxy credentials required', { username: undefined, reason: 'missing' });
+    if (credentials.kind === 'unsupported') {
+      return refuse('auth_scheme_unsupported', `the ${credentials.scheme} scheme is not accepted; use Basic`, {
+        username: undefined,
+        reason: 'unsupported_scheme',
+      });
+    }
+    if (credentials.kind === 'malformed') {
+      return refuse('auth_malformed', 'Proxy-Authorization is not Basic base64(user:password)', { username: undefined, reason: 'malformed' });
+    }
+    const verdict = await this.check(credentials.username, credentials.password);
+    if (verdict !== 'ok') {
+      // The client learns only that the credentials failed; the log says which part.
+      return refuse('auth_invalid', 'the proxy credentials were not accepted', { username: credentials.username, reason: verdict });
+    }
+    ex.user = credentials.username;
+    return undefined;
+  }
+}
+
+export function registerAuth(lifecycle: Lifecycle, authenticator: Authenticator): void {
+  if (authenticator.enabled) lifecycle.intercept('auth', (ex) => authenticator.decide(ex));
+}
+
+/** Reads an HTTP Proxy-Authorization value; undefined when absent. */
+export function parseProxyAuthorization(value: string | undefined): Exchange['request']['credentials'] {
+  if (value === undefined) return undefined;
+  const space = value.indexOf(' ');
+  const scheme = (space < 0 ? value : value.slice(0, space)).trim();
+  if (scheme.toLowerCase() !== 'basic') return { kind: 'unsupported', scheme: scheme.slice(0, 20) || 'empty' };
+  const encoded = value.slice(space + 1).trim();
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return { kind: 'malformed', scheme: 'Basic' };
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 1) return { kind: 'malformed', scheme: 'Basic' };
+  return { kind: 'basic', username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
