@@ -7,6 +7,7 @@ import type { DestinationStream, Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/server.ts';
 import type { Config } from './config/schema.ts';
+import { isLoopbackHost } from './config/semantics.ts';
 import type { Hop, Protocol } from './exchange/hops.ts';
 import { Lifecycle, type Interceptor, type Observer } from './exchange/lifecycle.ts';
 import { ConnectionGate } from './front/connections.ts';
@@ -14,6 +15,7 @@ import type { FrontContext } from './front/context.ts';
 import { createHttpListener } from './front/http-listener.ts';
 import { accessLogObserver, authFailureObserver, createLogger } from './observe/log.ts';
 import { createMetrics } from './observe/metrics.ts';
+import { AccessPolicy, registerAccess } from './policy/access.ts';
 import { Authenticator, registerAuth } from './policy/auth.ts';
 import { registerLoopDetection, type OwnListener } from './policy/loop.ts';
 import { UpstreamAgent } from './upstream/agent.ts';
@@ -56,6 +58,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
   const viaName = `${config.proxyName}-${randomBytes(3).toString('hex')}`;
   const own: OwnListener[] = [];
   const authenticator = new Authenticator(config.auth.users);
+  registerAccess(lifecycle, new AccessPolicy(config.access));
   registerAuth(lifecycle, authenticator);
   registerLoopDetection(lifecycle, viaName, () => own);
   for (const [hop, interceptor] of options.interceptors ?? []) lifecycle.intercept(hop, interceptor);
@@ -99,6 +102,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
     for (const server of servers) server.close();
     throw err;
   }
+  warnUnreachableListeners(config, logger);
   logger.info(
     { http: addresses.http && `${addresses.http.address}:${addresses.http.port}`, admin: addresses.admin && `${addresses.admin.address}:${addresses.admin.port}`, version: VERSION },
     'hopwatch listening',
@@ -124,6 +128,20 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
       return closing;
     },
   };
+}
+
+/** A listener facing the network while only loopback clients are allowed serves nobody there. */
+function warnUnreachableListeners(config: Config, logger: Logger): void {
+  const remoteAllowed = config.access.allowClients.some((c) => !/^(127\.|::1(\/|$))/.test(c));
+  for (const name of ['http', 'socks'] as const) {
+    const listener = config[name];
+    if (listener.enabled && !isLoopbackHost(listener.host) && !remoteAllowed) {
+      logger.warn(
+        { listener: name, host: listener.host },
+        `${name} listens on ${listener.host} but access.allowClients admits only loopback clients: list the networks that should use it`,
+      );
+    }
+  }
 }
 
 export class ListenError extends Error {
