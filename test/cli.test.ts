@@ -127,3 +127,42 @@ describe('hopwatch serve', () => {
     assert.match(help.stdout, /check-config/);
   });
 });
+
+describe('hopwatch hash-password', () => {
+  // Piped stdin is not a terminal: the password is all of it, minus one trailing newline.
+  const hash = (input: string, args: string[] = []) =>
+    spawnSync(process.execPath, [CLI, 'hash-password', ...args], { input, encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 10_000 });
+
+  it('prints one scrypt$ line for a piped password, which verifyPassword accepts', async () => {
+    const { verifyPassword } = await import('../src/policy/passwords.ts');
+    const result = hash('correct horse 🔑\n');
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /^scrypt\$[^\s]+\n$/);
+    const stored = result.stdout.trim();
+    assert.equal(await verifyPassword(stored, 'correct horse 🔑'), true);
+    assert.equal(await verifyPassword(stored, 'correct horse 🔑\n'), false, 'the trailing newline is not part of it');
+    assert.doesNotMatch(result.stdout + result.stderr, /correct horse/, 'the password is never echoed');
+    // Windows line ending, and only one newline taken off: the rest is the password.
+    const crlf = hash('pw\r\n');
+    assert.equal(await verifyPassword(crlf.stdout.trim(), 'pw'), true);
+    const twoLines = hash('pw\n\n');
+    assert.equal(await verifyPassword(twoLines.stdout.trim(), 'pw\n'), true);
+  });
+
+  it('refuses an empty password', () => {
+    for (const input of ['', '\n']) {
+      const result = hash(input);
+      assert.notEqual(result.status, 0);
+      assert.equal(result.stdout, '', 'no hash printed');
+      assert.match(result.stderr, /empty password/);
+    }
+  });
+
+  it('takes no arguments: a password on the command line would land in shell history', () => {
+    const result = hash('', ['s3cret-arg']);
+    assert.equal(result.status, 64);
+    assert.match(result.stderr, /not from arguments/);
+    assert.match(result.stderr, /Usage:/);
+    assert.doesNotMatch(result.stdout, /scrypt\$/);
+  });
+});

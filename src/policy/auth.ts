@@ -6,22 +6,40 @@ import { HopFailure } from '../classify/failure.ts';
 import type { Config } from '../config/schema.ts';
 import type { Lifecycle } from '../exchange/lifecycle.ts';
 import type { AuthFailure, Exchange } from '../exchange/record.ts';
-import { isHashed, verifyPassword } from './passwords.ts';
+import { isHashed, parseHash, verifyPassword } from './passwords.ts';
 
 const CACHE_MAX = 10_000;
 const CACHE_TTL_MS = 5 * 60_000;
-/** Checked against when the user is unknown, so that costs what a wrong password costs. */
-const DECOY_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 const DECOY_PLAIN = 'no such user';
+
+/**
+ * What an unknown user is checked against, so that costs what a wrong password costs: a hash
+ * with the same parameters (N, r, p, key length) as the first configured one, which no password
+ * matches in practice (an all-zero key).
+ */
+function decoyFor(users: Config['auth']['users']): string {
+  for (const user of users) {
+    const hash = isHashed(user.password) ? parseHash(user.password) : undefined;
+    if (!hash) continue;
+    const zeros = (n: number) => Buffer.alloc(n).toString('base64url');
+    return `scrypt$${hash.N}$${hash.r}$${hash.p}$${zeros(hash.salt.length)}$${zeros(hash.key.length)}`;
+  }
+  return DECOY_PLAIN;
+}
+
+export type VerifyPassword = (stored: string, given: string) => Promise<boolean>;
 
 export class Authenticator {
   private readonly users: ReadonlyMap<string, string>;
   private readonly verified = new Map<string, number>();
   private readonly decoy: string;
+  private readonly verify: VerifyPassword;
 
-  constructor(users: Config['auth']['users']) {
+  /** `verify` is replaceable so tests can see which stored value each check ran against. */
+  constructor(users: Config['auth']['users'], verify: VerifyPassword = verifyPassword) {
     this.users = new Map(users.map((u) => [u.username, u.password]));
-    this.decoy = users.some((u) => isHashed(u.password)) ? DECOY_HASH : DECOY_PLAIN;
+    this.decoy = decoyFor(users);
+    this.verify = verify;
   }
 
   get enabled(): boolean {
@@ -34,7 +52,7 @@ export class Authenticator {
     const until = this.verified.get(key);
     if (until !== undefined && until > Date.now()) return 'ok';
     const stored = this.users.get(username);
-    const ok = await verifyPassword(stored ?? this.decoy, password);
+    const ok = await this.verify(stored ?? this.decoy, password);
     if (!stored) return 'unknown_user';
     if (!ok) return 'wrong_password';
     if (this.verified.size >= CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
@@ -76,10 +94,13 @@ export function registerAuth(lifecycle: Lifecycle, authenticator: Authenticator)
 /** Reads an HTTP Proxy-Authorization value; undefined when absent. */
 export function parseProxyAuthorization(value: string | undefined): Exchange['request']['credentials'] {
   if (value === undefined) return undefined;
-  const space = value.indexOf(' ');
-  const scheme = (space < 0 ? value : value.slice(0, space)).trim();
+  const trimmed = value.trim();
+  const space = trimmed.indexOf(' ');
+  const scheme = space < 0 ? trimmed : trimmed.slice(0, space);
   if (scheme.toLowerCase() !== 'basic') return { kind: 'unsupported', scheme: scheme.slice(0, 20) || 'empty' };
-  const encoded = value.slice(space + 1).trim();
+  // "Basic" alone: without this the scheme name itself would be decoded as the credentials.
+  if (space < 0) return { kind: 'malformed', scheme: 'Basic' };
+  const encoded = trimmed.slice(space + 1).trim();
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return { kind: 'malformed', scheme: 'Basic' };
   const decoded = Buffer.from(encoded, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
