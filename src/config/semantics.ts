@@ -2,6 +2,7 @@
 // and a proxy that would be open to anyone by accident.
 import { isIP } from 'node:net';
 import { parseCidr, parseHostPort, parsePortRange } from '../util/address.ts';
+import { isHashed, parseHash } from '../policy/passwords.ts';
 import type { Config } from './schema.ts';
 
 /** A destination rule: a CIDR, a host name, or a suffix (".example.com"). */
@@ -23,6 +24,16 @@ export function checkSemantics(config: Config): string[] {
   });
   config.access.allowPorts.forEach((range, i) => {
     if (!parsePortRange(range)) problems.push(`/access/allowPorts/${i}: must be a port 1-65535 or a range "low-high" with low <= high`);
+  });
+  config.auth.users.forEach((user, i) => {
+    if (isHashed(user.password) && !parseHash(user.password)) {
+      problems.push(`/auth/users/${i}/password: starts like a hopwatch hash but is not a valid one (make it again with \`hopwatch hash-password\`)`);
+    }
+  });
+  const names = new Set<string>();
+  config.auth.users.forEach((user, i) => {
+    if (names.has(user.username)) problems.push(`/auth/users/${i}/username: ${JSON.stringify(user.username)} is listed twice`);
+    names.add(user.username);
   });
   const bound = new Map<string, string>();
   for (const name of ['http', 'socks', 'admin'] as const) {

@@ -15,7 +15,7 @@ import { REQUEST_ID_HEADER, buildErrorAnswer, sendErrorResponse } from './error-
 import { forwardable, type Forwardable } from './headers.ts';
 import { parseForwardTarget, type ForwardTarget } from './target.ts';
 
-export function handleForward(ctx: FrontContext, req: IncomingMessage, res: ServerResponse): void {
+export function handleForward(ctx: FrontContext, req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
   const socket = req.socket;
   const ex = new Exchange(ctx.lifecycle, 'http', socket.remoteAddress ?? '', socket.remotePort ?? 0);
   ex.method = req.method;
@@ -39,7 +39,11 @@ export function handleForward(ctx: FrontContext, req: IncomingMessage, res: Serv
   ex.request.via = forwarded.via;
   if (ctx.authEnabled) ex.request.credentials = parseProxyAuthorization(req.headers['proxy-authorization']);
   admit(ex).then(
-    (denied) => (denied ? answerFailure(ctx, ex, req, res, denied) : forward(ctx, ex, req, res, target, forwarded)),
+    (denied) => {
+      if (denied) return answerFailure(ctx, ex, req, res, denied);
+      if (expectsContinue && !res.destroyed) res.writeContinue();
+      forward(ctx, ex, req, res, target, forwarded);
+    },
     (err: unknown) => answerFailure(ctx, ex, req, res, classify(ex.hop, err)),
   );
 }

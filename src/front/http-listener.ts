@@ -30,6 +30,9 @@ export function createHttpListener(ctx: FrontContext, options: HttpListenerOptio
     ctx.gate.admit(socket, 'http');
   });
   server.on('request', (req, res) => handleForward(ctx, req, res));
+  // Expect: 100-continue is answered only once the request passed auth and policy, so a client
+  // without credentials does not upload its body just to be refused.
+  server.on('checkContinue', (req, res) => handleForward(ctx, req, res, true));
   server.on('connect', (req, socket: Socket, head: Buffer) => handleConnect(ctx, req, socket, head));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(ctx, err, socket));
   return server;

@@ -53,6 +53,9 @@ export class Authenticator {
     if (until !== undefined && until > Date.now()) return 'ok';
     const stored = this.users.get(username);
     const ok = await this.verify(stored ?? this.decoy, password);
+    // With hashed and plain users mixed, a plain user's check alone would be far quicker than
+    // an unknown user's: run the decoy too, so timing does not tell which users exist.
+    if (stored && !isHashed(stored) && this.decoy !== DECOY_PLAIN) await this.verify(this.decoy, password);
     if (!stored) return 'unknown_user';
     if (!ok) return 'wrong_password';
     if (this.verified.size >= CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);

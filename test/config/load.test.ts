@@ -70,6 +70,23 @@ describe('config loading', () => {
     assert.match(problems(() => loadConfig({ file: file('list.yaml', '- 1\n'), env: {} }))[0]!, /must be an object/);
   });
 
+  it('rejects a broken password hash and a user listed twice', () => {
+    const found = problems(() =>
+      validateConfig({
+        auth: {
+          users: [
+            { username: 'a', password: 'scrypt$16384$8$1$short$short' },
+            { username: 'b', password: 'plain is fine' },
+            { username: 'b', password: 'again' },
+          ],
+        },
+      }),
+    );
+    assert.ok(found.some((p) => p.startsWith('/auth/users/0/password: starts like a hopwatch hash but is not a valid one')), found.join('\n'));
+    assert.ok(found.some((p) => p.startsWith('/auth/users/2/username: "b" is listed twice')), found.join('\n'));
+    assert.equal(found.length, 2, found.join('\n'));
+  });
+
   it('checks addresses and colliding listeners', () => {
     const found = problems(() =>
       validateConfig({

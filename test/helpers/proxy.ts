@@ -30,8 +30,8 @@ export class LogCapture extends Writable {
   }
 
   /** Resolves with the first line (already written or future) matching `predicate`. */
-  waitFor(predicate: (l: LogLine) => boolean, what = 'a matching log line'): Promise<LogLine> {
-    const found = this.lines.find(predicate);
+  waitFor(predicate: (l: LogLine) => boolean, what = 'a matching log line', from = 0): Promise<LogLine> {
+    const found = this.lines.slice(from).find(predicate);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
       // A missing line must fail the test, not hang it.
@@ -58,9 +58,7 @@ export class LogCapture extends Writable {
   /** The first access-log line from index `since` on that matches `predicate`. */
   nextExchange(since = this.lines.length, predicate: (l: LogLine) => boolean = () => true): Promise<LogLine> {
     const check = (l: LogLine) => l.msg === 'exchange' && predicate(l);
-    const earlier = this.lines.slice(since).find(check);
-    if (earlier) return Promise.resolve(earlier);
-    return this.waitFor(check, 'matching exchange line');
+    return this.waitFor(check, 'matching exchange line', since);
   }
 }
 
@@ -70,6 +68,8 @@ export interface TestProxy {
   /** http://127.0.0.1:PORT of the proxy listener. */
   url: string;
   port: number;
+  /** The SOCKS5 listener's port, when `socks.enabled`. */
+  socksPort: number | undefined;
   adminUrl: string;
   close(): Promise<void>;
 }
@@ -93,6 +93,7 @@ export async function startProxy(config: Record<string, unknown> = {}, extra: Om
     logs,
     url: `http://127.0.0.1:${port}`,
     port,
+    socksPort: hopwatch.addresses.socks?.port,
     adminUrl: `http://127.0.0.1:${hopwatch.addresses.admin?.port}`,
     close: () => hopwatch.close(),
   };

@@ -419,6 +419,16 @@ describe('Authenticator: an unknown user costs what a wrong password costs', () 
     assert.equal(verify.mock.calls[1]!.arguments[0], bobHash);
   });
 
+  it('with hashed and plain users mixed, a plain user\'s check also pays for the scrypt decoy', async () => {
+    const bobHash = await hashPassword(BOB.password);
+    const verify = mock.fn(verifyPassword);
+    const auth = new Authenticator([ALICE, { username: 'bob', password: bobHash }], verify);
+    assert.equal(await auth.check('alice', WRONG), 'wrong_password');
+    assert.equal(verify.mock.callCount(), 2);
+    assert.equal(verify.mock.calls[0]!.arguments[0], ALICE.password);
+    assert.ok(isHashed(verify.mock.calls[1]!.arguments[0]), 'the second check is the scrypt decoy');
+  });
+
   it('with plain passwords only, an unknown user gets the plain comparison', async () => {
     const verify = mock.fn(verifyPassword);
     const auth = new Authenticator([ALICE], verify);
@@ -470,6 +480,25 @@ describe('no log line ever holds a password', () => {
     }
     for (const user of [ALICE, BOB, CAROL]) {
       assert.ok(!text.includes(basic(user.username, user.password).slice(6)), 'no Proxy-Authorization value is logged');
+    }
+  });
+});
+
+describe('Expect: 100-continue and authentication', () => {
+  it('a client without credentials gets its 407 before uploading, and no 100 Continue', async () => {
+    const proxy = await startProxy({ auth: { users: [{ username: 'alice', password: 'plain-secret' }] } });
+    try {
+      const net = await import('node:net');
+      const socket = net.connect(proxy.port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write('POST http://127.0.0.1:9/upload HTTP/1.1\r\nHost: 127.0.0.1:9\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n');
+      const [first] = (await once(socket, 'data')) as [Buffer];
+      const text = first.toString('latin1');
+      assert.match(text, /^HTTP\/1\.1 407 /, 'the final answer comes first');
+      assert.doesNotMatch(text, /100 Continue/);
+      socket.destroy();
+    } finally {
+      await proxy.close();
     }
   });
 });
