@@ -38,7 +38,7 @@ export interface Hopwatch {
   readonly logger: Logger;
   readonly registry: Registry;
   /** Bound addresses, by listener; absent when the listener is disabled. */
-  readonly addresses: { http?: AddressInfo; admin?: AddressInfo };
+  readonly addresses: { http?: AddressInfo; socks?: AddressInfo; admin?: AddressInfo };
   close(): Promise<void>;
 }
 
