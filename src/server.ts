@@ -1,8 +1,8 @@
 // Composition root: config → lifecycle (interceptors, observers) → connector → front-ends →
 // admin. Nothing else knows how the parts are wired.
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as HttpServer } from 'node:http';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { DestinationStream, Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/server.ts';
@@ -13,6 +13,7 @@ import { Lifecycle, type Interceptor, type Observer } from './exchange/lifecycle
 import { ConnectionGate } from './front/connections.ts';
 import type { FrontContext } from './front/context.ts';
 import { createHttpListener } from './front/http-listener.ts';
+import { createSocksListener } from './front/socks5/listener.ts';
 import { accessLogObserver, authFailureObserver, createLogger } from './observe/log.ts';
 import { createMetrics } from './observe/metrics.ts';
 import { AccessPolicy, registerAccess } from './policy/access.ts';
@@ -84,14 +85,20 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
   };
 
   let draining = false;
-  const servers: Server[] = [];
-  const addresses: { http?: AddressInfo; admin?: AddressInfo } = {};
+  const servers: NetServer[] = [];
+  const addresses: { http?: AddressInfo; socks?: AddressInfo; admin?: AddressInfo } = {};
   try {
     if (config.http.enabled) {
       const server = createHttpListener(ctx, { maxHeaderBytes: config.limits.maxHeaderBytes });
       addresses.http = await listen(server, 'http', config.http.host, config.http.port);
       servers.push(server);
       own.push({ host: config.http.host, port: addresses.http.port });
+    }
+    if (config.socks.enabled) {
+      const server = createSocksListener(ctx);
+      addresses.socks = await listen(server, 'socks', config.socks.host, config.socks.port);
+      servers.push(server);
+      own.push({ host: config.socks.host, port: addresses.socks.port });
     }
     if (config.admin.enabled) {
       const server = createAdminServer(metrics.registry, { ready: () => !draining });
@@ -104,7 +111,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
   }
   warnUnreachableListeners(config, logger);
   logger.info(
-    { http: addresses.http && `${addresses.http.address}:${addresses.http.port}`, admin: addresses.admin && `${addresses.admin.address}:${addresses.admin.port}`, version: VERSION },
+    { http: addresses.http && `${addresses.http.address}:${addresses.http.port}`, socks: addresses.socks && `${addresses.socks.address}:${addresses.socks.port}`, admin: addresses.admin && `${addresses.admin.address}:${addresses.admin.port}`, version: VERSION },
     'hopwatch listening',
   );
 
@@ -118,7 +125,8 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
       closing ??= (async () => {
         draining = true;
         const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-        for (const s of servers) s.closeAllConnections();
+        // SOCKS sessions have no server-side list: the gate closes them with every other client.
+        for (const s of servers) if (s instanceof HttpServer) s.closeAllConnections();
         gate.destroyAll();
         ctx.agents.http.destroy();
         ctx.agents.https.destroy();
@@ -152,7 +160,7 @@ export class ListenError extends Error {
   }
 }
 
-function listen(server: Server, name: string, host: string, port: number): Promise<AddressInfo> {
+function listen(server: NetServer, name: string, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => reject(new ListenError(name, host, port, err));
     server.once('error', onError);
