@@ -7,12 +7,15 @@ const READ_WAIT_MS = 5_000;
 
 export class RawSocks {
   readonly socket: net.Socket;
+  /** The client's port, as the proxy logs it (kept: a closed socket forgets it). */
+  readonly localPort: number;
   private buffer = Buffer.alloc(0);
   private ended = false;
   private wake: (() => void) | undefined;
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
+    this.localPort = socket.localPort ?? 0;
     socket.on('data', (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
       this.wake?.();
