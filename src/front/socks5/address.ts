@@ -1,7 +1,7 @@
 // SOCKS5 addresses on the wire (RFC 1928 §5): ATYP plus 4 or 16 raw bytes. IPv6 text is written
 // the way Node reports addresses (RFC 5952, IPv4-mapped as ::ffff:a.b.c.d), so that a destination
 // the client sent round-trips exactly into logs, policy checks and loop detection.
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 
 export const ATYP_IPV4 = 0x01;
 export const ATYP_DOMAIN = 0x03;
@@ -55,10 +55,17 @@ export function ipv6Bytes(text: string): Buffer {
 
 /** ATYP + address + port as a reply carries it; IPv4-mapped addresses go as IPv4. */
 export function encodeAddress(address: string | undefined, port: number | undefined): Buffer {
-  const mapped = address?.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
-  const portBytes = Buffer.alloc(2);
-  portBytes.writeUInt16BE(port ?? 0);
-  if (mapped && isIPv6(mapped)) return Buffer.concat([Buffer.from([ATYP_IPV6]), ipv6Bytes(mapped), portBytes]);
-  const v4 = mapped && isIPv4(mapped) ? mapped.split('.').map(Number) : [0, 0, 0, 0];
-  return Buffer.concat([Buffer.from([ATYP_IPV4, ...v4]), portBytes]);
+  let text = address ?? '';
+  if (text.startsWith('::ffff:') && isIPv4(text.slice(7))) text = text.slice(7);
+  const family = isIP(text);
+  const out = Buffer.alloc(family === 6 ? 19 : 7);
+  if (family === 6) {
+    out[0] = ATYP_IPV6;
+    ipv6Bytes(text).copy(out, 1);
+  } else {
+    out[0] = ATYP_IPV4;
+    if (family === 4) text.split('.').forEach((part, i) => (out[1 + i] = Number(part)));
+  }
+  out.writeUInt16BE(port ?? 0, out.length - 2);
+  return out;
 }
