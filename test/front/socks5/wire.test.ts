@@ -88,6 +88,19 @@ describe('SOCKS5 CONNECT on the wire', () => {
     assert.equal((await client.read(11)).toString(), 'early;late;');
   });
 
+  it('serves a client that sends its request and data, then shuts down its side at once', T, async (t) => {
+    const echo = await echoServer(t);
+    const client = await open(t);
+    client.send(Buffer.concat([Buffer.from(greeting(0x00)), requestIpv4('127.0.0.1', echo.port), Buffer.from('and goodbye')]));
+    client.socket.end();
+    const rest = await client.closed();
+    assert.deepEqual([...rest.subarray(0, 4)], [0x05, 0x00, 0x05, 0x00]);
+    assert.equal(rest.subarray(12).toString(), 'and goodbye');
+    const log = await logFor(`127.0.0.1:${echo.port}`);
+    assert.equal(log.code, 'ok');
+    assert.equal(log.end, 'client_closed');
+  });
+
   it('round-trips IPv6 literals exactly', T, async (t) => {
     const cases: Array<[number[], string]> = [
       [[0x20, 0x01, 0x0d, 0xb8, ...Array<number>(11).fill(0), 0x01], '2001:db8::1'],
