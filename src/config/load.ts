@@ -78,26 +78,43 @@ function readConfigFile(file: string): Record<string, unknown> {
 /**
  * HOPWATCH_TIMEOUTS__CONNECT_MS=500 sets timeouts.connectMs: `__` separates levels, and within a
  * level the key is matched ignoring case and underscores. Arrays take JSON or a comma list.
+ * A `_FILE` suffix reads the value from that file (Docker and Kubernetes secrets):
+ * HOPWATCH_AUTH__USERS_FILE=/run/secrets/users holds a YAML or JSON list of users.
  */
 function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv) {
   const problems: string[] = [];
   const sources = new Map<string, string>();
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || ENV_NOT_KEYS.has(name) || value === undefined) continue;
-    const path = resolveEnvPath(name.slice(ENV_PREFIX.length).split('__'));
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || ENV_NOT_KEYS.has(name) || raw === undefined) continue;
+    const key = name.slice(ENV_PREFIX.length);
+    let path = resolveEnvPath(key.split('__'));
+    let value: string = raw;
+    let fromFile = false;
+    if (!path && key.endsWith('_FILE')) {
+      path = resolveEnvPath(key.slice(0, -'_FILE'.length).split('__'));
+      if (path) {
+        try {
+          value = readFileSync(raw, 'utf8').replace(/\r?\n$/, '');
+          fromFile = true;
+        } catch (err) {
+          problems.push(`${name}: cannot read ${raw}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+          continue;
+        }
+      }
+    }
     if (!path) {
       problems.push(`${name}: no such configuration key (e.g. HOPWATCH_TIMEOUTS__CONNECT_MS sets timeouts.connectMs)`);
       continue;
     }
     const schema = schemaAt(path) as { type?: string } | undefined;
     let parsed: unknown = value;
-    if (schema?.type === 'array') {
-      parsed = value.trim().startsWith('[') ? tryJson(value) : value.split(',').map((s) => s.trim()).filter(Boolean);
-    } else if (schema?.type === 'object') {
-      parsed = tryJson(value);
+    if (schema?.type === 'array' || schema?.type === 'object') {
+      if (fromFile) parsed = tryYaml(value);
+      else if (schema.type === 'object' || value.trim().startsWith('[')) parsed = tryJson(value);
+      else parsed = value.split(',').map((s) => s.trim()).filter(Boolean);
     }
     if (parsed === undefined) {
-      problems.push(`${name}: must be JSON`);
+      problems.push(fromFile ? `${name}: ${raw} must hold YAML or JSON` : `${name}: must be JSON`);
       continue;
     }
     setPath(target, path, parsed);
@@ -126,6 +143,11 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
     node = node[key] as Record<string, unknown>;
   }
   node[path.at(-1)!] = value;
+}
+
+function tryYaml(text: string): unknown {
+  const doc = parseDocument(text);
+  return doc.errors.length ? undefined : (doc.toJS() as unknown);
 }
 
 function tryJson(text: string): unknown {

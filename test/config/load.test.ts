@@ -124,6 +124,18 @@ describe('environment overrides', () => {
     assert.deepEqual(config.dns.servers, ['127.0.0.1:5353']);
   });
 
+  it('read a key from a file with the _FILE suffix (Docker and Kubernetes secrets)', () => {
+    const users = file('users.yaml', '- username: pipeline\n  password: "from a secret"\n');
+    const token = file('name.txt', 'edge-7\n');
+    const config = loadConfig({ env: { HOPWATCH_AUTH__USERS_FILE: users, HOPWATCH_PROXY_NAME_FILE: token } });
+    assert.deepEqual(config.auth.users, [{ username: 'pipeline', password: 'from a secret' }]);
+    assert.equal(config.proxyName, 'edge-7', 'one trailing newline is dropped');
+    const missing = problems(() => loadConfig({ env: { HOPWATCH_AUTH__USERS_FILE: join(dir, 'nope') } }));
+    assert.match(missing[0]!, /^HOPWATCH_AUTH__USERS_FILE: cannot read .*nope: ENOENT$/);
+    const bad = problems(() => loadConfig({ env: { HOPWATCH_AUTH__USERS_FILE: file('bad-users.yaml', '- [\n') } }));
+    assert.match(bad[0]!, /must hold YAML or JSON/);
+  });
+
   it('name the variable when its value is bad, and reject unknown HOPWATCH_ keys', () => {
     const found = problems(() => loadConfig({ env: { HOPWATCH_TIMEOUTS__CONNECT_MS: 'soon', HOPWATCH_TIMEOUT__X: '1' } }));
     assert.ok(found.some((p) => p.startsWith('HOPWATCH_TIMEOUT__X: no such configuration key')), found.join('\n'));
