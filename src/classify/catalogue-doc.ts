@@ -27,6 +27,54 @@ function section(code: Code): string {
   ].join('\n');
 }
 
+/** The guide's risk indicators: the alert rules' runbook_url points at these anchors. */
+export const INDICATORS: ReadonlyArray<{ anchor: string; title: string; meaning: string; action: string }> = [
+  {
+    anchor: 'latency-average', title: 'Average response time above 2 s',
+    meaning: 'HTTP exchanges take more than 2 s on average: elevated 504 risk (the guide\'s first latency indicator)',
+    action: 'Compare the hop durations (dns, connect, tls, ttfb) to find which hop grew; check upstream load and capacity',
+  },
+  {
+    anchor: 'latency-p99', title: 'P99 latency above 5 s',
+    meaning: 'The slowest 1 % of HTTP exchanges take more than 5 s: high likelihood of cascading timeouts in callers',
+    action: 'Find the slow destinations in the log (durations_ms.ttfb); tune caller timeouts and timeouts.responseMs together',
+  },
+  {
+    anchor: 'connection-utilization', title: 'Connection use above 80 % of limits.maxConnections',
+    meaning: 'Open client connections near the limit: 503 connection_limit answers are imminent',
+    action: 'Scale out (more instances) or raise limits.maxConnections; look for clients holding idle connections',
+  },
+  {
+    anchor: 'dns-latency', title: 'DNS resolution above 200 ms',
+    meaning: 'Name resolution from the proxy host is slow: proxy network error risk increases, dns_timeout follows',
+    action: 'Check the resolver the proxy uses (dns.servers or /etc/resolv.conf), its load, and the network path to it',
+  },
+  {
+    anchor: 'tls-latency', title: 'TLS handshake above 500 ms',
+    meaning: 'TLS handshakes with upstreams are slow: handshake timeouts likely under load',
+    action: 'Check upstream TLS termination capacity and the certificate chain size; check for packet loss',
+  },
+  {
+    anchor: 'error-ratio-5xx', title: '5xx ratio above threshold',
+    meaning: 'The share of HTTP exchanges answered with a 5xx (by hopwatch or by the origin) jumped',
+    action: 'Split hopwatch_requests_total by code and source: proxy-side codes name the failing hop; upstream_5xx means the origin',
+  },
+  {
+    anchor: 'auth-failures', title: 'Authentication failures',
+    meaning: 'Proxy logins are refused (see reason: missing, malformed, wrong password, unknown user)',
+    action: 'Find the client in the auth_failure events; expired or rotated credentials are the usual cause, a burst from one address may be guessing',
+  },
+  {
+    anchor: 'hopwatch-down', title: 'hopwatch down',
+    meaning: 'Prometheus cannot scrape hopwatch: the process is down, or its admin listener unreachable',
+    action: 'Check the process or pod, its logs (a config error exits 78), and admin.host/admin.port',
+  },
+];
+
+function indicator(i: (typeof INDICATORS)[number]): string {
+  return [`### ${i.anchor}`, '', `**${i.title}.** ${i.meaning}.`, '', `**What to do:** ${i.action}.`, ''].join('\n');
+}
+
 export function renderCatalogue(): string {
   const rows = CODES.map((code) => {
     const e = CATALOGUE[code];
@@ -62,6 +110,12 @@ export function renderCatalogue(): string {
     '## Codes',
     '',
     ...CODES.map(section),
+    '## Risk indicators',
+    '',
+    'The latency and capacity indicators of the proxy error guide, as the shipped alert rules watch',
+    'them (docker/prometheus/rules/): each alert\'s runbook_url points here or at a code above.',
+    '',
+    ...INDICATORS.map(indicator),
   ].join('\n');
 }
 

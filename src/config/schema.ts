@@ -38,6 +38,12 @@ export const ConfigSchema = Type.Object(
     http: Listener('127.0.0.1', 8080, true, 'HTTP forward proxy and CONNECT listener'),
     socks: Listener('127.0.0.1', 1080, false, 'SOCKS5 listener (RFC 1928; CONNECT, no-auth or username/password)'),
     admin: Listener('127.0.0.1', 9464, true, 'admin listener: /metrics, /healthz, /readyz'),
+    shutdownGraceMs: Type.Integer({
+      minimum: 0,
+      maximum: 3_600_000,
+      default: 10_000,
+      description: 'on SIGTERM: how long in-flight requests, tunnels and SOCKS sessions may finish before they are cut',
+    }),
     allowOpenProxy: Type.Boolean({
       default: false,
       description: 'allow a proxy listener on a non-loopback address with no users and every client allowed',
