@@ -1,7 +1,7 @@
 // Composition root: config → lifecycle (interceptors, observers) → connector → front-ends →
 // admin. Nothing else knows how the parts are wired.
 import { randomBytes } from 'node:crypto';
-import { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { DestinationStream, Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -21,6 +21,7 @@ import { Authenticator, registerAuth } from './policy/auth.ts';
 import { registerLoopDetection, type OwnListener } from './policy/loop.ts';
 import { UpstreamAgent } from './upstream/agent.ts';
 import { Connector } from './upstream/connector.ts';
+import { drain } from './shutdown.ts';
 import { VERSION } from './version.ts';
 
 export interface StartOptions {
@@ -29,6 +30,8 @@ export interface StartOptions {
   logDestination?: DestinationStream;
   /** Extra trusted roots (PEM) for https:// upstreams, besides Node's bundle. */
   upstreamCa?: string | Buffer;
+  /** Overrides shutdownGraceMs for close() (tests use 0 to cut at once). */
+  graceMs?: number;
   /** Extra interceptors and observers, registered after the built-in ones. */
   interceptors?: ReadonlyArray<readonly [Hop, Interceptor]>;
   observers?: readonly Observer[];
@@ -72,6 +75,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
   for (const observer of options.observers ?? []) lifecycle.observe(observer);
   lifecycle.seal();
 
+  const state = { draining: false };
   const ctx: FrontContext = {
     lifecycle,
     connector,
@@ -82,10 +86,11 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
     authEnabled: authenticator.enabled,
     viaName,
     timeouts: config.timeouts,
+    state,
   };
 
-  let draining = false;
   const servers: NetServer[] = [];
+  let admin: HttpServer | undefined;
   const addresses: { http?: AddressInfo; socks?: AddressInfo; admin?: AddressInfo } = {};
   try {
     if (config.http.enabled) {
@@ -101,12 +106,12 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
       own.push({ host: config.socks.host, port: addresses.socks.port });
     }
     if (config.admin.enabled) {
-      const server = createAdminServer(metrics.registry, { ready: () => !draining });
-      addresses.admin = await listen(server, 'admin', config.admin.host, config.admin.port);
-      servers.push(server);
+      admin = createAdminServer(metrics.registry, { ready: () => !state.draining });
+      addresses.admin = await listen(admin, 'admin', config.admin.host, config.admin.port);
     }
   } catch (err) {
     for (const server of servers) server.close();
+    admin?.close();
     throw err;
   }
   warnUnreachableListeners(config, logger);
@@ -123,14 +128,16 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
     addresses,
     close() {
       closing ??= (async () => {
-        draining = true;
-        const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-        // SOCKS sessions have no server-side list: the gate closes them with every other client.
-        for (const s of servers) if (s instanceof HttpServer) s.closeAllConnections();
-        gate.destroyAll();
-        ctx.agents.http.destroy();
-        ctx.agents.https.destroy();
-        await Promise.all(closed);
+        state.draining = true;
+        await drain({
+          proxyListeners: servers,
+          admin,
+          lifecycle,
+          gate,
+          pools: [ctx.agents.http, ctx.agents.https],
+          logger,
+          graceMs: options.graceMs ?? config.shutdownGraceMs,
+        });
         await new Promise<void>((resolve) => logger.flush(() => resolve()));
       })();
       return closing;

@@ -269,6 +269,11 @@ export const CATALOGUE = {
     temporary: true, socks: 0x01, cause: 'Server overload: limits.maxConnections client connections are already open',
     action: 'Scale or queue requests: add hopwatch instances, or raise limits.maxConnections',
   }),
+  proxy_shutdown: e({
+    hop: 'deliver', status: 503, category: 'availability', source: 'proxy', proxyStatus: null, temporary: true,
+    socks: 0x01, cause: 'hopwatch was shutting down and shutdownGraceMs ended before this exchange did',
+    action: 'Retry (another instance serves it); raise shutdownGraceMs, and the orchestrator\'s grace period, if long requests are cut',
+  }),
   internal_error: e({
     hop: 'client', status: 500, category: 'server', source: 'proxy', proxyStatus: 'proxy_internal_error',
     temporary: false, socks: 0x01, cause: 'A defect in hopwatch itself',

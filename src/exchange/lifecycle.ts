@@ -22,6 +22,8 @@ export const CHANNELS = {
 } as const;
 
 export class Lifecycle {
+  /** Exchanges begun and not yet ended: what a shutdown has to wait for, or cut. */
+  readonly open = new Set<Exchange>();
   private readonly interceptors = new Map<Hop, Interceptor[]>();
   private hopObservers: Observer[] = [];
   private endObservers: Observer[] = [];
@@ -82,7 +84,23 @@ export class Lifecycle {
     if (CHANNELS.hop.hasSubscribers) CHANNELS.hop.publish({ exchange, hop });
   }
 
+  private idleWaiters: Array<() => void> = [];
+
+  begin(exchange: Exchange): void {
+    this.open.add(exchange);
+  }
+
+  /** Resolves once no exchange is open (at once when none is). */
+  whenIdle(): Promise<void> {
+    if (this.open.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   end(exchange: Exchange): void {
+    this.open.delete(exchange);
+    if (this.open.size === 0 && this.idleWaiters.length) {
+      for (const wake of this.idleWaiters.splice(0)) wake();
+    }
     for (const observer of this.endObservers) {
       try {
         observer.onEnd!(exchange);

@@ -120,6 +120,7 @@ export class Exchange {
     this.protocol = protocol;
     this.clientIp = clientIp;
     this.clientPort = clientPort;
+    lifecycle.begin(this);
   }
 
   /** Milliseconds since the exchange started. */

@@ -19,4 +19,6 @@ export interface FrontContext {
   /** This instance's Via pseudonym; seeing it in a request means the request looped. */
   readonly viaName: string;
   readonly timeouts: Config['timeouts'];
+  /** Shared, changing state: while draining, HTTP answers close their connections. */
+  readonly state: { draining: boolean };
 }

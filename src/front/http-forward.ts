@@ -148,6 +148,7 @@ function forward(
         outHeaders.push('Proxy-Status', proxyStatusForUpstream(ctx.proxyName, status));
       }
       if (res.destroyed) return;
+      if (ctx.state.draining) res.shouldKeepAlive = false; // so the client goes elsewhere next time
       res.writeHead(status, upRes.statusMessage, outHeaders);
       ex.responseStarted = true;
       current.setTimeout(ctx.timeouts.idleMs, () =>
@@ -195,7 +196,7 @@ function answerFailure(ctx: FrontContext, ex: Exchange, req: IncomingMessage, re
   const answer = buildErrorAnswer(ctx, ex.id, recorded, req.headers.accept);
   ex.status = answer.status;
   // Unread request bytes would desynchronise a kept-alive connection: close instead.
-  const close = !req.complete || recorded.hop === 'parse' || recorded.code === 'connection_limit';
+  const close = !req.complete || recorded.hop === 'parse' || recorded.code === 'connection_limit' || ctx.state.draining;
   sendErrorResponse(res, answer, close);
   if (!req.complete) req.resume();
 }

@@ -86,7 +86,8 @@ export async function startProxy(config: Record<string, unknown> = {}, extra: Om
     merged[key] = value && typeof value === 'object' && !Array.isArray(value) && base[key] ? { ...base[key], ...value } : value;
   }
   const logs = new LogCapture();
-  const hopwatch = await startHopwatch({ ...extra, config: validateConfig(merged), logDestination: logs });
+  // Tests close proxies with tunnels still open: cut them at once unless a test asks for a grace.
+  const hopwatch = await startHopwatch({ graceMs: 0, ...extra, config: validateConfig(merged), logDestination: logs });
   const port = hopwatch.addresses.http!.port;
   return {
     hopwatch,
