@@ -43,3 +43,39 @@ describe('README', () => {
     assert.match(firstBlock, /npm ci && npm test/);
   });
 });
+
+describe('README log queries', () => {
+  it('every jq one-liner runs against a real hopwatch log and answers something', async (t) => {
+    const { spawnSync } = await import('node:child_process');
+    if (spawnSync('jq', ['--version']).status !== 0) {
+      if (process.env.REQUIRE_TEST_TOOLS) assert.fail('jq is required');
+      return t.skip('jq is not installed');
+    }
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { startProxy } = await import('./helpers/proxy.ts');
+    const { viaProxy } = await import('./helpers/client.ts');
+    const { closedPort, httpOrigin } = await import('./helpers/upstreams.ts');
+    const proxy = await startProxy({ auth: { users: [{ username: 'alice', password: 'secret' }] } });
+    const origin = await httpOrigin((_req, res) => res.end('ok'));
+    const auth = { 'Proxy-Authorization': `Basic ${Buffer.from('alice:secret').toString('base64')}` };
+    await viaProxy(proxy.port, `${origin.origin}/`, { headers: auth });
+    await viaProxy(proxy.port, `http://127.0.0.1:${await closedPort()}/`, { headers: auth });
+    await viaProxy(proxy.port, `${origin.origin}/`, { headers: { 'Proxy-Authorization': 'Basic YWxpY2U6d3Jvbmc=' } });
+    await proxy.logs.waitFor((l) => l.msg === 'auth_failure');
+    await proxy.close();
+    await origin.close();
+    const dir = mkdtempSync(join(tmpdir(), 'hopwatch-log-'));
+    writeFileSync(join(dir, 'hopwatch.log'), proxy.logs.lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+
+    const block = readme.slice(readme.indexOf('### Reading the logs'), readme.indexOf('## Metrics'));
+    const commands = block.split('\n').filter((line) => line.includes('jq ') && !line.startsWith('#') && !line.includes('pino-pretty'));
+    assert.ok(commands.length >= 7, `found ${commands.length} one-liners`);
+    for (const command of commands) {
+      const result = spawnSync('bash', ['-o', 'pipefail', '-c', command], { cwd: dir, encoding: 'utf8' });
+      assert.equal(result.status, 0, `${command}\n${result.stderr}`);
+      assert.notEqual(result.stdout.trim(), '', `no answer from: ${command}`);
+    }
+  });
+});
