@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { redactConfig } from './config/redact.ts';
+import { doctorCommand } from './doctor/command.ts';
 import { hashPassword } from './policy/passwords.ts';
 import { ListenError, startHopwatch } from './server.ts';
 import { VERSION } from './version.ts';
@@ -18,6 +19,8 @@ Usage:
   hopwatch check-config [FILE]         validate a config and print the effective one, secrets redacted
   hopwatch hash-password               read a password (prompt, or stdin) and print its scrypt hash
                                        for auth.users[].password
+  hopwatch doctor URL [options]        test one target layer by layer, directly and through a proxy
+                                       (hopwatch doctor --help)
   hopwatch --version | --help
 
 Environment variables override single keys: HOPWATCH_TIMEOUTS__CONNECT_MS=2000 sets
@@ -25,6 +28,8 @@ timeouts.connectMs ("__" between levels). HOPWATCH_CONFIG names the config file.
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // doctor has options and exit codes of its own (2 for usage): routed before serve's are parsed.
+  if (argv[0] === 'doctor') return doctorCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
