@@ -17,7 +17,7 @@ export async function tcpLayer(answers: readonly Address[], port: number, timeou
     if (first.outcome !== 'connected') layer.code = first.outcome;
     layer.detail = failed.length === attempts.length
       ? (attempts.length > 1 ? `all ${attempts.length} addresses failed` : (first.detail ?? first.outcome))
-      : `${failed.length} of ${attempts.length} addresses failed: clients that get ${failed.length > 1 ? 'those' : 'that'} answer fail`;
+      : `${failed.length} of ${attempts.length} addresses failed: clients sent to ${failed.length > 1 ? 'them' : 'it'} fail`;
   }
   return layer;
 }
