@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { classify } from '../classify/rules.ts';
 import { Resolver } from '../upstream/resolve.ts';
 import type { DnsLayer } from './types.ts';
+import { oneLine } from './wire.ts';
 
 /** The guide's risk indicator: "DNS resolution time > 200ms". */
 export const DNS_SLOW_MS = 200;
@@ -25,7 +26,7 @@ export async function dnsLayer(host: string, timeoutMs: number, dnsServer: strin
     const failure = classify('dns', err);
     const layer: DnsLayer = {
       layer: 'dns', status: 'failed', ms: performance.now() - started, server, answers: [],
-      code: failure.code, detail: failure.detail, notes: [],
+      code: failure.code, detail: oneLine(failure.detail), notes: [],
     };
     if (failure.params.rcode) layer.rcode = failure.params.rcode;
     return layer;

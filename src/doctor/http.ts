@@ -8,7 +8,7 @@ import { classify } from '../classify/rules.ts';
 import { connectAny } from '../upstream/connect.ts';
 import { startTls } from '../upstream/tls.ts';
 import type { HttpAnswer, HttpLayer, LayerBase, Target } from './types.ts';
-import { authority, httpGet, type GetRequest, type HttpExchange } from './wire.ts';
+import { authority, httpGet, oneLine, type GetRequest, type HttpExchange } from './wire.ts';
 
 /** The guide's risk indicator: "Average response time > 2s: elevated 504 risk". */
 export const SLOW_RESPONSE_MS = 2_000;
@@ -63,6 +63,6 @@ export async function getInto(
 export function failLayer<T extends LayerBase>(layer: T, failure: Pick<HopFailure, 'code' | 'detail'>): T {
   layer.status = 'failed';
   layer.code = failure.code;
-  layer.detail = failure.detail;
+  layer.detail = oneLine(failure.detail);
   return layer;
 }

@@ -4,6 +4,7 @@ import type { Attempt } from '../exchange/record.ts';
 import { classify } from '../classify/rules.ts';
 import { connectAny } from '../upstream/connect.ts';
 import type { Address, TcpAttempt, TcpLayer } from './types.ts';
+import { oneLine } from './wire.ts';
 
 export async function tcpLayer(answers: readonly Address[], port: number, timeoutMs: number): Promise<TcpLayer> {
   const started = performance.now();
@@ -31,7 +32,7 @@ async function attempt(target: Address, port: number, timeoutMs: number): Promis
     return { ...target, port, outcome: 'connected', ms: record[0]?.ms ?? performance.now() - started };
   } catch (err) {
     const failure = classify('connect', err);
-    return { ...target, port, outcome: failure.code, ms: record[0]?.ms ?? performance.now() - started, detail: failure.detail };
+    return { ...target, port, outcome: failure.code, ms: record[0]?.ms ?? performance.now() - started, detail: oneLine(failure.detail) };
   }
 }
 

@@ -9,6 +9,7 @@ import { classify } from '../classify/rules.ts';
 import { connectAny } from '../upstream/connect.ts';
 import { startTls } from '../upstream/tls.ts';
 import type { Address, CertificateFacts, TlsLayer } from './types.ts';
+import { oneLine } from './wire.ts';
 
 /** The guide's risk indicator: "TLS handshake time > 500ms". */
 export const TLS_SLOW_MS = 500;
@@ -54,7 +55,7 @@ export async function tlsLayer(host: string, address: Address, port: number, tim
 function fail(layer: TlsLayer, failure: HopFailure): TlsLayer {
   layer.status = 'failed';
   layer.code = failure.code;
-  layer.detail = failure.detail;
+  layer.detail = oneLine(failure.detail);
   return layer;
 }
 

@@ -166,6 +166,11 @@ function parseHead(head: string): ConnectAnswer {
   return { status, headers, body: '' };
 }
 
+/** Details come from OpenSSL and Node messages, some with line breaks: one line for output. */
+export function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
 /** Basic credentials for Proxy-Authorization, when the proxy URL had any. */
 export function proxyAuthorization(username: string | undefined, password: string | undefined): Record<string, string> {
   if (username === undefined) return {};
