@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from './config/load.ts';
 import { redactConfig } from './config/redact.ts';
 import { doctorCommand } from './doctor/command.ts';
 import { hashPassword } from './policy/passwords.ts';
+import { reportCommand } from './report/command.ts';
 import { ListenError, startHopwatch } from './server.ts';
 import { VERSION } from './version.ts';
 
@@ -21,6 +22,8 @@ Usage:
                                        for auth.users[].password
   hopwatch doctor URL [options]        test one target layer by layer, directly and through a proxy
                                        (hopwatch doctor --help)
+  hopwatch report [FILE…] [--json]     error rates, per-hop percentiles and findings from JSON logs
+                                       (stdin when no file; hopwatch report --help)
   hopwatch --version | --help
 
 Environment variables override single keys: HOPWATCH_TIMEOUTS__CONNECT_MS=2000 sets
@@ -30,6 +33,7 @@ timeouts.connectMs ("__" between levels). HOPWATCH_CONFIG names the config file.
 async function main(argv: string[]): Promise<number> {
   // doctor has options and exit codes of its own (2 for usage): routed before serve's are parsed.
   if (argv[0] === 'doctor') return doctorCommand(argv.slice(1));
+  if (argv[0] === 'report') return reportCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

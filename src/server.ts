@@ -6,6 +6,8 @@ import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { DestinationStream, Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/server.ts';
+import { createLiveAnalysis } from './analysis/live.ts';
+import type { AnalysisOptions } from './analysis/options.ts';
 import type { Config } from './config/schema.ts';
 import { isLoopbackHost } from './config/semantics.ts';
 import type { Hop, Protocol } from './exchange/hops.ts';
@@ -35,6 +37,8 @@ export interface StartOptions {
   /** Extra interceptors and observers, registered after the built-in ones. */
   interceptors?: ReadonlyArray<readonly [Hop, Interceptor]>;
   observers?: readonly Observer[];
+  /** Recurrence analysis thresholds and clock, over the config's (tests use small windows). */
+  analysis?: Partial<AnalysisOptions>;
 }
 
 export interface Hopwatch {
@@ -70,8 +74,12 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
   const protocols: Protocol[] = config.socks.enabled ? ['http', 'connect', 'socks5'] : ['http', 'connect'];
   const metrics = createMetrics(gate, protocols, VERSION);
   lifecycle.observe(metrics.observer);
+  // Before the access log, whose `temporary` field is the analysis' judgement (either order works).
+  const analysis = createLiveAnalysis(logger, { ...config.analysis, ...options.analysis });
+  analysis.registerMetrics(metrics.registry);
+  lifecycle.observe(analysis.observer);
   lifecycle.observe(authFailureObserver(logger));
-  if (config.log.requests) lifecycle.observe(accessLogObserver(logger));
+  if (config.log.requests) lifecycle.observe(accessLogObserver(logger, analysis.temporary));
   for (const observer of options.observers ?? []) lifecycle.observe(observer);
   lifecycle.seal();
 
@@ -106,7 +114,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
       own.push({ host: config.socks.host, port: addresses.socks.port });
     }
     if (config.admin.enabled) {
-      admin = createAdminServer(metrics.registry, { ready: () => !state.draining });
+      admin = createAdminServer(metrics.registry, { errors: analysis.errors, ready: () => !state.draining });
       addresses.admin = await listen(admin, 'admin', config.admin.host, config.admin.port);
     }
   } catch (err) {
@@ -129,6 +137,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
     close() {
       closing ??= (async () => {
         state.draining = true;
+        analysis.stop();
         await drain({
           proxyListeners: servers,
           admin,

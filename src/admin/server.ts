@@ -1,11 +1,14 @@
 // The admin listener, apart from the proxy port (where GET http://x/metrics is a proxied
-// request): /metrics for Prometheus, /healthz for liveness, /readyz for readiness.
+// request): /metrics for Prometheus, /healthz for liveness, /readyz for readiness, /errors for
+// the recurrence analysis' findings.
 import http from 'node:http';
 import type { Registry } from 'prom-client';
 
 export interface AdminState {
   /** False while draining, so load balancers stop sending new work. */
   ready(): boolean;
+  /** GET /errors[?target=host:port]: findings and failing codes as JSON. */
+  errors?: (target?: string) => unknown;
 }
 
 export function createAdminServer(registry: Registry, state: AdminState): http.Server {
@@ -25,13 +28,19 @@ export function createAdminServer(registry: Registry, state: AdminState): http.S
       case '/healthz':
         res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
         return;
+      case '/errors': {
+        const target = new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('target') ?? undefined;
+        const body = state.errors?.(target) ?? { window_ms: 0, findings: [], codes: {} };
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
+        return;
+      }
       case '/readyz': {
         const ready = state.ready();
         res.writeHead(ready ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ready ? 'ready\n' : 'draining\n');
         return;
       }
       default:
-        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /metrics, /healthz, /readyz or /errors\n');
     }
   });
   return server;

@@ -5,8 +5,9 @@ import type { Evidence, FindingBook, Finding } from './findings.ts';
 import type { Observation, Outcome } from './observation.ts';
 import { WINDOW_SLOTS, type AnalysisOptions } from './options.ts';
 
-/** Destinations remembered per code: enough to count past any sensible widespread threshold. */
-const DESTINATIONS_PER_CODE = 64;
+/** Destinations remembered per code: enough to count past any sensible widespread threshold (so
+ * a count of 64 means "64 or more"). */
+export const DESTINATIONS_PER_CODE = 64;
 /** Failing codes remembered per destination. */
 const CODES_PER_DESTINATION = 8;
 
@@ -101,6 +102,9 @@ export class DestinationDetector {
     } else if (this.book.isOpen(subject)) {
       this.book.raise(subject, evidenceOf(s, this.o.windowMs, pair.examples), now);
     }
+    // A failure after a burst stays counted in its evidence until the window forgets it.
+    const burst = this.book.get({ kind: 'burst', code, target });
+    if (burst) burst.evidence = evidenceOf(s, this.o.windowMs, pair.examples, { successes_after: burst.evidence.successes_after });
   }
 
   private distinct(stats: CodeStats, now: number): string[] {

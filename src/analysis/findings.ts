@@ -68,7 +68,8 @@ const MEANING: Record<FindingKind, { conclusion: string; temporary: boolean; adv
 export function describe(kind: FindingKind, code: string | undefined): Pick<Finding, 'conclusion' | 'temporary' | 'action'> {
   const meaning = MEANING[kind];
   const catalogue = code ? entryOf(code)?.action : undefined;
-  return { conclusion: meaning.conclusion, temporary: meaning.temporary, action: catalogue ? `${catalogue}. ${meaning.advice}` : meaning.advice };
+  const joined = catalogue ? `${catalogue}${/[.?!]$/.test(catalogue) ? '' : '.'} ${meaning.advice}` : meaning.advice;
+  return { conclusion: meaning.conclusion, temporary: meaning.temporary, action: joined };
 }
 
 export interface FindingSubject {

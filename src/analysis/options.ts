@@ -74,7 +74,8 @@ export const DEFAULT_OPTIONS: Readonly<AnalysisOptions> = {
   latencyMinBaselineSamples: LATENCY_MIN_BASELINE_SAMPLES,
   latencyRecoveryRatio: LATENCY_RECOVERY_RATIO,
   closedHistory: CLOSED_HISTORY,
-  now: Date.now,
+  // Looked up at each call, so a mocked Date (node:test mock.timers) is seen.
+  now: () => Date.now(),
 };
 
 export function resolveOptions(overrides: Partial<AnalysisOptions> = {}): AnalysisOptions {

@@ -143,6 +143,18 @@ export const ConfigSchema = Type.Object(
       },
       'logging (pino JSON lines on stdout)',
     ),
+    analysis: Section(
+      {
+        windowMs: Millis(300_000, 'the sliding window the recurrence analysis counts failures over (GET /errors, finding_opened)'),
+        maxKeys: Type.Integer({
+          minimum: 10,
+          maximum: 1_000_000,
+          default: 1_000,
+          description: 'destinations, addresses and open findings the analysis tracks per map; the oldest are evicted (about 3 KB of memory per key)',
+        }),
+      },
+      'recurrence analysis: findings about failures that spread, recur, pass or slow down',
+    ),
   },
   { additionalProperties: false, $id: 'https://hopwatch.dev/config.schema.json', title: 'hopwatch configuration' },
 );

@@ -20,8 +20,11 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
 
 const round = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 100) / 100);
 
+/** Whether a retry may help, as the recurrence analysis judges it now; undefined: no opinion. */
+export type TemporaryJudge = (ex: Exchange) => boolean | undefined;
+
 /** The log line's fields, in a stable order. Exported for tests and the report command. */
-export function exchangeFields(ex: Exchange): Record<string, unknown> {
+export function exchangeFields(ex: Exchange, temporary?: TemporaryJudge): Record<string, unknown> {
   const entry = ex.entry;
   const failure = ex.failure;
   const t = ex.timings;
@@ -47,7 +50,7 @@ export function exchangeFields(ex: Exchange): Record<string, unknown> {
     category: entry.category,
     source: failure ? failure.source : entry.source,
     proxy_status: entry.proxyStatus ?? undefined,
-    temporary: ex.code === 'ok' ? undefined : entry.temporary,
+    temporary: ex.code === 'ok' ? undefined : (temporary?.(ex) ?? entry.temporary),
     detail: failure?.detail,
     rcode: failure?.params.rcode,
     alert_id: failure?.params['alert-id'],
@@ -73,11 +76,11 @@ export function exchangeFields(ex: Exchange): Record<string, unknown> {
   };
 }
 
-export function accessLogObserver(logger: Logger): Observer {
+export function accessLogObserver(logger: Logger, temporary?: TemporaryJudge): Observer {
   return {
     name: 'access-log',
     onEnd(ex) {
-      const fields = exchangeFields(ex);
+      const fields = exchangeFields(ex, temporary);
       if (ex.code === 'internal_error') logger.error(fields, 'exchange');
       else if (ex.failure && ex.failure.source === 'proxy') logger.warn(fields, 'exchange');
       else logger.info(fields, 'exchange');

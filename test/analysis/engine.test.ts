@@ -23,20 +23,23 @@ function engine(): { e: RecurrenceEngine; events: Array<[string, Finding]> } {
 const kinds = (events: Array<[string, Finding]>) => events.map(([ev, f]) => [ev, f.kind, f.code, f.target, f.address].filter(Boolean).join(' '));
 
 describe('recurrence engine', () => {
-  it('widespread: one code on five destinations opens once, closes when they leave the window', () => {
+  it('widespread: one code on five destinations opens once, turns it structural, closes when they leave the window', () => {
     const { e, events } = engine();
-    for (let i = 0; i < 4; i++) e.observe(obs(1000 + i, `h${i}:80`));
+    const code = 'dns_server_failure'; // temporary by default
+    assert.equal(e.temporary({ code, source: 'proxy', target: 'other:1' }), true);
+    for (let i = 0; i < 4; i++) e.observe(obs(1000 + i, `h${i}:80`, code));
     assert.equal(events.length, 0);
-    e.observe(obs(1005, 'h4:80'));
-    e.observe(obs(1006, 'h5:80'));
-    assert.deepEqual(kinds(events), ['opened widespread connect_refused']);
+    e.observe(obs(1005, 'h4:80', code));
+    e.observe(obs(1006, 'h5:80', code));
+    assert.deepEqual(kinds(events), ['opened widespread dns_server_failure']);
     const f = events[0]![1];
     assert.equal(f.evidence.destinations, 5);
     assert.equal(f.temporary, false);
-    assert.match(f.action, /^Check firewall and port.*proxy's resolver/);
-    assert.equal(e.temporary({ code: 'connect_refused', source: 'proxy', target: 'other:1' }), false);
+    assert.match(f.action, /^Check the resolver the proxy uses.*\. Check what these destinations share: the proxy's resolver/);
+    assert.equal(e.temporary({ code, source: 'proxy', target: 'other:1' }), false);
     e.sweep(1006 + W);
-    assert.deepEqual(kinds(events), ['opened widespread connect_refused', 'closed widespread connect_refused']);
+    assert.deepEqual(kinds(events), ['opened widespread dns_server_failure', 'closed widespread dns_server_failure']);
+    assert.equal(e.temporary({ code, source: 'proxy', target: 'other:1' }), true);
   });
 
   it('recurring: K failures spread over the window; temporary turns false; a burst is superseded', () => {
