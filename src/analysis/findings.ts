@@ -65,7 +65,7 @@ const MEANING: Record<FindingKind, { conclusion: string; temporary: boolean; adv
   },
 };
 
-export function describe(kind: FindingKind, code: string | undefined): Pick<Finding, 'conclusion' | 'temporary' | 'action'> {
+export function meaningOf(kind: FindingKind, code: string | undefined): Pick<Finding, 'conclusion' | 'temporary' | 'action'> {
   const meaning = MEANING[kind];
   const catalogue = code ? entryOf(code)?.action : undefined;
   const joined = catalogue ? `${catalogue}${/[.?!]$/.test(catalogue) ? '' : '.'} ${meaning.advice}` : meaning.advice;
@@ -123,7 +123,7 @@ export class FindingBook {
       ...(subject.target ? { target: subject.target } : {}),
       ...(subject.address ? { address: subject.address } : {}),
       opened_at: new Date(at).toISOString(),
-      ...describe(subject.kind, subject.code),
+      ...meaningOf(subject.kind, subject.code),
       evidence,
     };
     this.open.touch(key, () => finding);

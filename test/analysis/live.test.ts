@@ -21,6 +21,8 @@ import { closedPort, httpOrigin, type Upstream } from '../helpers/upstreams.ts';
 
 const T0 = Date.parse('2025-03-03T09:00:00.000Z');
 const WINDOW = 60_000;
+/** Long enough for every window-bound finding to age out and the slow destination to go quiet. */
+const QUIET = 2 * WINDOW;
 const KINDS = ['widespread', 'recurring', 'burst', 'unhealthy_address', 'latency_shift'];
 
 interface Errors {
@@ -173,7 +175,7 @@ describe('recurrence analysis in a live proxy', () => {
     for (const kind of KINDS) assert.equal(sample(text, 'hopwatch_findings_total', { kind }), 1, kind);
     assert.equal(sample(text, 'hopwatch_findings_open', { kind: 'widespread' }), 0);
     for (const kind of KINDS.slice(1)) assert.equal(sample(text, 'hopwatch_findings_open', { kind }), 1, kind);
-    tick(LATENCY_QUIET);
+    tick(QUIET);
     text = await scrape(proxy.adminUrl); // a scrape alone closes what the window no longer supports
     for (const kind of KINDS) assert.equal(sample(text, 'hopwatch_findings_open', { kind }), 0, kind);
     const openedIds = proxy.logs.lines.filter((l) => l.msg === 'finding_opened').map((l) => l.finding_id);
@@ -207,6 +209,3 @@ describe('recurrence analysis in a live proxy', () => {
     assert.deepEqual(report.findings.list.map((f) => `${f.kind} ${f.target ?? f.code}`), live);
   });
 });
-
-/** Long enough for every window-bound finding to age out and the slow destination to go quiet. */
-const LATENCY_QUIET = 2 * WINDOW;
