@@ -8,7 +8,7 @@ import { Exchange } from '../exchange/record.ts';
 import type { FrontContext } from './context.ts';
 import { buildErrorAnswer, writeErrorToSocket } from './error-response.ts';
 import { handleConnect } from './http-connect.ts';
-import { handleForward } from './http-forward.ts';
+import { afterEarlierAnswers, closingAfterRefusal, failRequestBody, handleForward } from './http-forward.ts';
 
 export interface HttpListenerOptions {
   maxHeaderBytes: number;
@@ -25,6 +25,10 @@ export function createHttpListener(ctx: FrontContext, options: HttpListenerOptio
     connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(ctx.timeouts.requestHeadersMs / 4))),
     requireHostHeader: false,
     noDelay: true,
+    // Explicit, so --insecure-http-parser (or NODE_OPTIONS carrying it) cannot turn the lenient
+    // llhttp flags on for a proxy: with them, Content-Length beside Transfer-Encoding, folded and
+    // malformed fields pass, and a request could be framed one way here and another upstream.
+    insecureHTTPParser: false,
   });
   server.on('connection', (socket: Socket) => {
     ctx.gate.admit(socket, 'http');
@@ -33,7 +37,12 @@ export function createHttpListener(ctx: FrontContext, options: HttpListenerOptio
   // Expect: 100-continue is answered only once the request passed auth and policy, so a client
   // without credentials does not upload its body just to be refused.
   server.on('checkContinue', (req, res) => handleForward(ctx, req, res, true));
-  server.on('connect', (req, socket: Socket, head: Buffer) => handleConnect(ctx, req, socket, head));
+  server.on('connect', (req, socket: Socket, head: Buffer) => {
+    // A CONNECT pipelined behind a request answered with a close may be a refused request's
+    // smuggled tail: no tunnel for it (the connection closes behind the earlier answer).
+    if (closingAfterRefusal(socket)) return refusePipelined(ctx, socket);
+    handleConnect(ctx, req, socket, head);
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(ctx, err, socket));
   return server;
 }
@@ -50,16 +59,38 @@ function onClientError(ctx: FrontContext, err: NodeJS.ErrnoException, socket: So
     socket.destroy();
     return;
   }
-  const ex = new Exchange(ctx.lifecycle, 'http', socket.remoteAddress ?? '', socket.remotePort ?? 0);
-  ex.reach('parse');
   const reason = (err as { reason?: string }).reason;
   const detail = code === 'ERR_HTTP_REQUEST_TIMEOUT'
     ? `request headers not complete within ${ctx.timeouts.requestHeadersMs} ms`
     : `${code}${reason ? `: ${reason}` : ''}`;
+  // A failed parser reports its error again for every further chunk: one answer is enough.
+  if (parseFailed.has(socket)) return;
+  parseFailed.add(socket);
   const failure = new HopFailure(PARSE_ERRORS[code] ?? 'request_malformed', detail, { cause: err });
+  // A body that breaks off (a bad chunk size) fails its own request, which stops the upstream
+  // it was already streaming to; the answer goes out in order through that request.
+  if (failRequestBody(socket, failure)) return;
+  const ex = new Exchange(ctx.lifecycle, 'http', socket.remoteAddress ?? '', socket.remotePort ?? 0);
+  ex.reach('parse');
   ex.fail(failure);
   const answer = buildErrorAnswer(ctx, ex.id, failure, undefined);
   ex.status = answer.status;
   socket.once('close', () => ex.finish());
+  // Earlier pipelined requests still being answered go first, or the client would take this 400
+  // for the answer to one of them.
+  if (afterEarlierAnswers(socket, () => writeErrorToSocket(socket, answer))) return;
   writeErrorToSocket(socket, answer);
+}
+
+/** Connections whose request parser failed (and whose failure is answered or being answered). */
+const parseFailed = new WeakSet<Socket>();
+
+/** Records a CONNECT that is not served and lets the connection close behind the earlier answer. */
+function refusePipelined(ctx: FrontContext, socket: Socket): void {
+  const ex = new Exchange(ctx.lifecycle, 'connect', socket.remoteAddress ?? '', socket.remotePort ?? 0);
+  ex.method = 'CONNECT';
+  ex.reach('parse');
+  ex.fail(new HopFailure('request_malformed', 'CONNECT pipelined behind a request answered with a close: not served'));
+  ex.finish();
+  socket.resume(); // what the client still sends is dropped; the earlier answer's end closes the socket
 }
