@@ -105,8 +105,10 @@ function usageError(message: string): number {
 }
 
 async function serve(file: string | undefined): Promise<number> {
-  const config = loadConfig({ file, env: process.env });
-  const hopwatch = await startHopwatch({ config });
+  const read = () => loadConfig({ file, env: process.env });
+  const hopwatch = await startHopwatch({ config: read(), reloadConfig: read });
+  // SIGHUP: read the file again; a bad one is rejected whole (logged) and the old one stays.
+  process.on('SIGHUP', () => hopwatch.reload());
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {
     if (++signals > 1) process.exit(1); // a second signal: stop waiting

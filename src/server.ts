@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/server.ts';
 import { createLiveAnalysis } from './analysis/live.ts';
 import type { AnalysisOptions } from './analysis/options.ts';
+import { ConfigError } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { isLoopbackHost } from './config/semantics.ts';
 import type { Hop, Protocol } from './exchange/hops.ts';
@@ -23,6 +24,7 @@ import { Authenticator, registerAuth } from './policy/auth.ts';
 import { registerLoopDetection, type OwnListener } from './policy/loop.ts';
 import { UpstreamAgent } from './upstream/agent.ts';
 import { Connector } from './upstream/connector.ts';
+import { createReloader, type ReloadResult } from './reload.ts';
 import { drain } from './shutdown.ts';
 import { VERSION } from './version.ts';
 
@@ -39,6 +41,8 @@ export interface StartOptions {
   observers?: readonly Observer[];
   /** Recurrence analysis thresholds and clock, over the config's (tests use small windows). */
   analysis?: Partial<AnalysisOptions>;
+  /** Reads the configuration again for reload(); without it, reload() reports a failure. */
+  reloadConfig?: () => Config;
 }
 
 export interface Hopwatch {
@@ -47,27 +51,25 @@ export interface Hopwatch {
   readonly registry: Registry;
   /** Bound addresses, by listener; absent when the listener is disabled. */
   readonly addresses: { http?: AddressInfo; socks?: AddressInfo; admin?: AddressInfo };
+  /** Applies the configuration read again (SIGHUP, POST /reload), or rejects it whole. */
+  reload(): ReloadResult;
   close(): Promise<void>;
 }
 
 export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
-  const { config } = options;
+  let config = options.config;
   const logger = createLogger(config.log.level, options.logDestination);
   const lifecycle = new Lifecycle();
   lifecycle.onObserverError = (name, err) => logger.error({ err, observer: name }, 'observer failed');
-  const gate = new ConnectionGate(config.limits.maxConnections);
-  const connector = new Connector({
-    dnsMs: config.timeouts.dnsMs,
-    connectMs: config.timeouts.connectMs,
-    tlsMs: config.timeouts.tlsMs,
-    dnsServers: config.dns.servers,
-    ca: options.upstreamCa,
-  });
+  const gate = new ConnectionGate(config.limits);
+  const connector = new Connector({ ...connectorOptions(config), ca: options.upstreamCa });
   const viaName = `${config.proxyName}-${randomBytes(3).toString('hex')}`;
   const own: OwnListener[] = [];
-  const authenticator = new Authenticator(config.auth.users);
-  registerAccess(lifecycle, new AccessPolicy(config.access));
-  registerAuth(lifecycle, authenticator);
+  // Swapped whole on reload; the interceptors read the current one for every exchange.
+  let authenticator = new Authenticator(config.auth.users);
+  let policy = new AccessPolicy(config.access);
+  registerAccess(lifecycle, () => policy);
+  registerAuth(lifecycle, () => authenticator);
   registerLoopDetection(lifecycle, viaName, () => own);
   for (const [hop, interceptor] of options.interceptors ?? []) lifecycle.intercept(hop, interceptor);
 
@@ -79,7 +81,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
   analysis.registerMetrics(metrics.registry);
   lifecycle.observe(analysis.observer);
   lifecycle.observe(authFailureObserver(logger));
-  if (config.log.requests) lifecycle.observe(accessLogObserver(logger, analysis.temporary));
+  lifecycle.observe(accessLogObserver(logger, () => config.log.requests, analysis.temporary));
   for (const observer of options.observers ?? []) lifecycle.observe(observer);
   lifecycle.seal();
 
@@ -98,13 +100,39 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
   };
 
   const servers: NetServer[] = [];
+  const httpServers: HttpServer[] = [];
   let admin: HttpServer | undefined;
+  const reload = createReloader({
+    load: () => {
+      if (!options.reloadConfig) throw new ConfigError('reload', ['this instance was started without a configuration source to read again']);
+      return options.reloadConfig();
+    },
+    current: () => config,
+    apply(next) {
+      config = next;
+      authenticator = new Authenticator(next.auth.users);
+      policy = new AccessPolicy(next.access);
+      ctx.authEnabled = authenticator.enabled;
+      ctx.realm = next.auth.realm;
+      ctx.timeouts = next.timeouts;
+      connector.configure(connectorOptions(next));
+      gate.configure(next.limits);
+      logger.level = next.log.level;
+      for (const server of httpServers) {
+        server.headersTimeout = next.timeouts.requestHeadersMs;
+        server.keepAliveTimeout = next.timeouts.keepAliveMs;
+      }
+    },
+    logger,
+    registry: metrics.registry,
+  });
   const addresses: { http?: AddressInfo; socks?: AddressInfo; admin?: AddressInfo } = {};
   try {
     if (config.http.enabled) {
       const server = createHttpListener(ctx, { maxHeaderBytes: config.limits.maxHeaderBytes });
       addresses.http = await listen(server, 'http', config.http.host, config.http.port);
       servers.push(server);
+      httpServers.push(server);
       own.push({ host: config.http.host, port: addresses.http.port });
     }
     if (config.socks.enabled) {
@@ -114,7 +142,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
       own.push({ host: config.socks.host, port: addresses.socks.port });
     }
     if (config.admin.enabled) {
-      admin = createAdminServer(metrics.registry, { errors: analysis.errors, ready: () => !state.draining });
+      admin = createAdminServer(metrics.registry, { errors: analysis.errors, ready: () => !state.draining, reload });
       addresses.admin = await listen(admin, 'admin', config.admin.host, config.admin.port);
     }
   } catch (err) {
@@ -130,10 +158,13 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
 
   let closing: Promise<void> | undefined;
   return {
-    config,
+    get config() {
+      return config;
+    },
     logger,
     registry: metrics.registry,
     addresses,
+    reload,
     close() {
       closing ??= (async () => {
         state.draining = true;
@@ -151,6 +182,15 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
       })();
       return closing;
     },
+  };
+}
+
+function connectorOptions(config: Config) {
+  return {
+    dnsMs: config.timeouts.dnsMs,
+    connectMs: config.timeouts.connectMs,
+    tlsMs: config.timeouts.tlsMs,
+    dnsServers: config.dns.servers,
   };
 }
 

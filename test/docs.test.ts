@@ -31,7 +31,7 @@ describe('README', () => {
   });
 
   it('documents every hopwatch metric family', async () => {
-    const { registry } = createMetrics(new ConnectionGate(1), ['http'], '0');
+    const { registry } = createMetrics(new ConnectionGate({ maxConnections: 1, maxConnectionsPerClient: 1 }), ['http'], '0');
     const names = (await registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('hopwatch_'));
     assert.ok(names.length >= 8);
     assert.deepEqual(names.filter((n) => !readme.includes(`\`${n}\``)), []);

@@ -3,17 +3,39 @@
 // the recurrence analysis' findings.
 import http from 'node:http';
 import type { Registry } from 'prom-client';
+import type { ReloadResult } from '../reload.ts';
 
 export interface AdminState {
   /** False while draining, so load balancers stop sending new work. */
   ready(): boolean;
   /** GET /errors[?target=host:port]: findings and failing codes as JSON. */
   errors?: (target?: string) => unknown;
+  /** Reads and applies the configuration again (POST /reload). */
+  reload?: () => ReloadResult;
+}
+
+/** Reload changes what the proxy allows: only from the machine itself, whatever admin.host is. */
+export function fromLoopback(address: string | undefined): boolean {
+  return address !== undefined && (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'));
 }
 
 export function createAdminServer(registry: Registry, state: AdminState): http.Server {
   const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/reload' && req.method === 'POST' && state.reload) {
+      req.resume();
+      if (!fromLoopback(req.socket.remoteAddress)) {
+        res.writeHead(403, { 'Content-Type': 'text/plain' }).end('reload is allowed from loopback only\n');
+        return;
+      }
+      const outcome = state.reload();
+      res.writeHead(outcome.result === 'success' ? 200 : 422, { 'Content-Type': 'application/json' }).end(JSON.stringify(outcome) + '\n');
+      return;
+    }
+    if (path === '/reload') {
+      res.writeHead(405, { Allow: 'POST', 'Content-Type': 'text/plain' }).end('POST /reload reloads the configuration\n');
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('method not allowed\n');
       return;

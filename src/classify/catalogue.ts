@@ -269,6 +269,16 @@ export const CATALOGUE = {
     temporary: true, socks: 0x01, cause: 'Server overload: limits.maxConnections client connections are already open',
     action: 'Scale or queue requests: add hopwatch instances, or raise limits.maxConnections',
   }),
+  client_connection_limit: e({
+    hop: 'client', status: 429, category: 'availability', source: 'proxy', proxyStatus: 'http_request_error',
+    temporary: true, socks: 0x01, cause: 'This client already has limits.maxConnectionsPerClient connections open',
+    action: 'Reuse connections (keep-alive, pooling) in the client, or raise limits.maxConnectionsPerClient',
+  }),
+  tunnel_max_duration: e({
+    hop: 'deliver', status: null, category: 'timeout', source: 'proxy', proxyStatus: null, temporary: true,
+    socks: null, cause: 'The tunnel was open for timeouts.maxTunnelMs and was closed by policy',
+    action: 'Reconnect (clients of long-lived streams should); raise timeouts.maxTunnelMs if tunnels must last longer',
+  }),
   proxy_shutdown: e({
     hop: 'deliver', status: 503, category: 'availability', source: 'proxy', proxyStatus: null, temporary: true,
     socks: 0x01, cause: 'hopwatch was shutting down and shutdownGraceMs ended before this exchange did',

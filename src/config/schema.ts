@@ -116,6 +116,12 @@ export const ConfigSchema = Type.Object(
         responseMs: Millis(30_000, 'upstream response headers after the request was sent (response_timeout, 504)'),
         idleMs: Millis(60_000, 'no bytes either way on a response body or tunnel (idle_timeout)'),
         keepAliveMs: Millis(5_000, 'idle client keep-alive connections are closed after this'),
+        maxTunnelMs: Type.Integer({
+          minimum: 0,
+          maximum: 2_592_000_000,
+          default: 0,
+          description: 'CONNECT tunnels and SOCKS5 sessions are closed after this long, busy or not (tunnel_max_duration); 0: no limit',
+        }),
       },
       'timeouts in milliseconds',
     ),
@@ -126,6 +132,12 @@ export const ConfigSchema = Type.Object(
           maximum: 1_000_000,
           default: 10_000,
           description: 'client connections over all front-ends; more are answered 503 (connection_limit)',
+        }),
+        maxConnectionsPerClient: Type.Integer({
+          minimum: 1,
+          maximum: 1_000_000,
+          default: 1_000,
+          description: 'client connections from one address over all front-ends; more are answered 429 (client_connection_limit)',
         }),
         maxHeaderBytes: Type.Integer({
           minimum: 1024,

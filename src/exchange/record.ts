@@ -21,7 +21,7 @@ export interface Attempt {
 /** How an established tunnel (or a streamed response) came to an end. */
 export type StreamEnd =
   | 'complete' | 'client_closed' | 'upstream_closed' | 'client_reset' | 'upstream_reset'
-  | 'idle_timeout' | 'tls_failure' | 'proxy_closed';
+  | 'idle_timeout' | 'max_duration' | 'tls_failure' | 'proxy_closed';
 
 export interface Timings {
   dns?: number;

@@ -12,13 +12,13 @@ export interface FrontContext {
   readonly gate: ConnectionGate;
   /** The RFC 8941 token used in Proxy-Status. */
   readonly proxyName: string;
-  /** Proxy-Authenticate realm. */
-  readonly realm: string;
+  /** Proxy-Authenticate realm (a reload may change it, as the fields below). */
+  realm: string;
   /** Whether credentials are required: front-ends only read them then. */
-  readonly authEnabled: boolean;
+  authEnabled: boolean;
   /** This instance's Via pseudonym; seeing it in a request means the request looped. */
   readonly viaName: string;
-  readonly timeouts: Config['timeouts'];
+  timeouts: Config['timeouts'];
   /** Shared, changing state: while draining, HTTP answers close their connections. */
   readonly state: { draining: boolean };
 }

@@ -54,7 +54,7 @@ export function buildErrorAnswer(ctx: AnswerContext, requestId: string, failure:
     'Content-Length': String(Buffer.byteLength(body)),
     'Cache-Control': 'no-store',
   };
-  if (failure.code === 'connection_limit') headers['Retry-After'] = String(RETRY_AFTER_SECONDS);
+  if (failure.code === 'connection_limit' || failure.code === 'client_connection_limit') headers['Retry-After'] = String(RETRY_AFTER_SECONDS);
   // RFC 9110 §11.7.1: a 407 must say how to authenticate (RFC 7617 Basic, UTF-8 credentials).
   if (status === 407) headers['Proxy-Authenticate'] = `Basic realm="${ctx.realm}", charset="UTF-8"`;
   return { status, headers, body };

@@ -74,7 +74,8 @@ export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: S
     writeErrorToSocket(client, answer);
   };
 
-  if (ctx.gate.isOverLimit(client)) return refuse(new HopFailure('connection_limit', `${ctx.gate.max} client connections are open`));
+  const overLimit = ctx.gate.refusal(client);
+  if (overLimit) return refuse(overLimit);
   ex.reach('parse');
   const target = parseConnectTarget(req.url ?? '');
   if (target instanceof HopFailure) return refuse(target);
@@ -105,6 +106,6 @@ export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: S
     ex.responseStarted = true;
     ex.reach('deliver');
     client.write(`HTTP/1.1 200 Connection Established\r\n${REQUEST_ID_HEADER}: ${ex.id}\r\n\r\n`);
-    relay(ex, client, upstream, { idleMs: ctx.timeouts.idleMs, tlsMs: ctx.timeouts.tlsMs }, early.length > 1 ? Buffer.concat(early) : early[0]);
+    relay(ex, client, upstream, { idleMs: ctx.timeouts.idleMs, tlsMs: ctx.timeouts.tlsMs, maxMs: ctx.timeouts.maxTunnelMs }, early.length > 1 ? Buffer.concat(early) : early[0]);
   }
 }

@@ -36,10 +36,8 @@ export function handleForward(ctx: FrontContext, req: IncomingMessage, res: Serv
   res.once('close', () => {
     if (--conn.unanswered === 0) conn.whenAnswered?.();
   });
-  if (ctx.gate.isOverLimit(socket)) {
-    ex.status = 503;
-    return answerFailure(ctx, ex, req, res, new HopFailure('connection_limit', `${ctx.gate.max} client connections are open`));
-  }
+  const overLimit = ctx.gate.refusal(socket);
+  if (overLimit) return answerFailure(ctx, ex, req, res, overLimit);
   ex.reach('parse');
   const badFraming = framingFailure(req);
   if (badFraming) return answerFailure(ctx, ex, req, res, badFraming);
@@ -346,7 +344,7 @@ function answerFailure(ctx: FrontContext, ex: Exchange, req: IncomingMessage, re
   const answer = buildErrorAnswer(ctx, ex.id, recorded, req.headers.accept);
   ex.status = answer.status;
   // Unread request bytes would desynchronise a kept-alive connection: close instead.
-  const close = !req.complete || recorded.hop === 'parse' || recorded.code === 'connection_limit' || ctx.state.draining;
+  const close = !req.complete || recorded.hop === 'parse' || recorded.hop === 'client' || ctx.state.draining;
   if (close) {
     const conn = connections.get(req.socket);
     if (conn) conn.closedAt = Math.min(conn.closedAt, positions.get(req) ?? 0);

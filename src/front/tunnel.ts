@@ -9,6 +9,8 @@ import { TlsWatcher } from './tls-watch.ts';
 export interface TunnelOptions {
   idleMs: number;
   tlsMs: number;
+  /** Close the tunnel after this long whatever it carries; 0: no limit. */
+  maxMs: number;
 }
 
 export function relay(ex: Exchange, client: Socket, upstream: Socket, options: TunnelOptions, head?: Buffer): void {
@@ -30,9 +32,17 @@ export function relay(ex: Exchange, client: Socket, upstream: Socket, options: T
   function maybeFinish() {
     if (client.destroyed && upstream.destroyed) {
       watcher.stop();
+      clearTimeout(lifetime);
       ex.finish();
     }
   }
+
+  const lifetime = options.maxMs > 0
+    ? setTimeout(() => {
+        ex.fail(new HopFailure('tunnel_max_duration', `the tunnel reached timeouts.maxTunnelMs (${options.maxMs} ms)`, { hop: 'deliver' }));
+        shutdown('max_duration');
+      }, options.maxMs)
+    : undefined;
 
   client.on('data', (chunk: Buffer) => {
     ex.bytes.fromClient += chunk.length;

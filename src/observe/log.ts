@@ -76,10 +76,12 @@ export function exchangeFields(ex: Exchange, temporary?: TemporaryJudge): Record
   };
 }
 
-export function accessLogObserver(logger: Logger, temporary?: TemporaryJudge): Observer {
+/** `enabled` is read for every record, so a reload can turn the access log on or off. */
+export function accessLogObserver(logger: Logger, enabled: () => boolean = () => true, temporary?: TemporaryJudge): Observer {
   return {
     name: 'access-log',
     onEnd(ex) {
+      if (!enabled()) return;
       const fields = exchangeFields(ex, temporary);
       if (ex.code === 'internal_error') logger.error(fields, 'exchange');
       else if (ex.failure && ex.failure.source === 'proxy') logger.warn(fields, 'exchange');

@@ -104,14 +104,14 @@ export class AccessPolicy {
   }
 }
 
-export function registerAccess(lifecycle: Lifecycle, policy: AccessPolicy): void {
+/** `current` is read for every exchange, so a reload swaps the rules without re-registering. */
+export function registerAccess(lifecycle: Lifecycle, current: () => AccessPolicy): void {
   // Before credentials are asked for: a client that may not use the proxy learns nothing more.
-  if (!policy.everyClient) {
-    lifecycle.intercept('client', (ex) =>
-      policy.clientAllowed(ex.clientIp) ? undefined : new HopFailure('client_denied', `client ${ex.clientIp} is not in access.allowClients`),
-    );
-  }
+  lifecycle.intercept('client', (ex) =>
+    current().clientAllowed(ex.clientIp) ? undefined : new HopFailure('client_denied', `client ${ex.clientIp} is not in access.allowClients`),
+  );
   lifecycle.intercept('policy', (ex) => {
+    const policy = current();
     if (ex.host === undefined || ex.port === undefined) return undefined;
     if (ex.protocol !== 'http' && !policy.portAllowed(ex.port)) {
       return new HopFailure('port_denied', `tunnels to port ${ex.port} are not in access.allowPorts`);
@@ -121,6 +121,7 @@ export function registerAccess(lifecycle: Lifecycle, policy: AccessPolicy): void
   // Again after DNS, on every address: the name said nothing about where it points.
   lifecycle.intercept('connect', (ex) => {
     if (!ex.resolved || ex.port === undefined) return undefined;
+    const policy = current();
     for (const address of ex.resolved) {
       const rule = policy.addressDenied(address);
       if (rule) {

@@ -90,8 +90,12 @@ export class Authenticator {
   }
 }
 
-export function registerAuth(lifecycle: Lifecycle, authenticator: Authenticator): void {
-  if (authenticator.enabled) lifecycle.intercept('auth', (ex) => authenticator.decide(ex));
+/** `current` is read for every exchange, so a reload swaps the users without re-registering. */
+export function registerAuth(lifecycle: Lifecycle, current: () => Authenticator): void {
+  lifecycle.intercept('auth', (ex) => {
+    const authenticator = current();
+    return authenticator.enabled ? authenticator.decide(ex) : undefined;
+  });
 }
 
 /** Reads an HTTP Proxy-Authorization value; undefined when absent. */

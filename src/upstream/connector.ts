@@ -23,11 +23,17 @@ export interface OpenOptions {
 }
 
 export class Connector {
-  private readonly options: ConnectorOptions;
-  private readonly resolver: Resolver;
+  private options: ConnectorOptions;
+  private resolver: Resolver;
 
   constructor(options: ConnectorOptions) {
     this.options = options;
+    this.resolver = new Resolver({ timeoutMs: options.dnsMs, servers: options.dnsServers });
+  }
+
+  /** New timeouts and resolvers, for connections opened from now on (a reload). */
+  configure(options: Omit<ConnectorOptions, 'ca'>): void {
+    this.options = { ...options, ca: this.options.ca };
     this.resolver = new Resolver({ timeoutMs: options.dnsMs, servers: options.dnsServers });
   }
 

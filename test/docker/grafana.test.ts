@@ -148,7 +148,7 @@ function labelValuesExpr(query: string): string {
 
 /** Every series name hopwatch's /metrics carries, histograms expanded to their series. */
 async function exportedNames(): Promise<Set<string>> {
-  const { registry } = createMetrics(new ConnectionGate(1), ['http', 'connect', 'socks5'], '0');
+  const { registry } = createMetrics(new ConnectionGate({ maxConnections: 1, maxConnectionsPerClient: 1 }), ['http', 'connect', 'socks5'], '0');
   const names = new Set<string>();
   for (const metric of await registry.getMetricsAsJSON()) {
     const type = String(metric.type);

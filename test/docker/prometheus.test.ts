@@ -82,7 +82,7 @@ interface Exported {
   readonly labels: Set<string>;
 }
 async function exported(): Promise<{ metrics: Map<string, Exported>; values: Map<string, Set<string>> }> {
-  const { registry } = createMetrics(new ConnectionGate(1), PROTOCOLS, '0');
+  const { registry } = createMetrics(new ConnectionGate({ maxConnections: 1, maxConnectionsPerClient: 1 }), PROTOCOLS, '0');
   const metrics = new Map<string, Exported>();
   const values = new Map<string, Set<string>>();
   for (const m of await registry.getMetricsAsJSON()) {

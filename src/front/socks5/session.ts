@@ -82,9 +82,7 @@ export function startSession(ctx: FrontContext, socket: Socket): void {
   };
 
   async function run(): Promise<void> {
-    const refusal = ctx.gate.isOverLimit(socket)
-      ? new HopFailure('connection_limit', `${ctx.gate.max} client connections are open`)
-      : await screen(ex);
+    const refusal = ctx.gate.refusal(socket) ?? (await screen(ex));
     ex.reach('parse');
     const stop = await handshake(ex, reader, { authEnabled: ctx.authEnabled, refusal, write });
     if (stop) return refuse(stop);
@@ -120,7 +118,7 @@ export function startSession(ctx: FrontContext, socket: Socket): void {
     ex.responseStarted = true;
     ex.reach('deliver');
     socket.write(reply(0x00, upstream.localAddress, upstream.localPort));
-    relay(ex, socket, upstream, { idleMs: ctx.timeouts.idleMs, tlsMs: ctx.timeouts.tlsMs }, head);
+    relay(ex, socket, upstream, { idleMs: ctx.timeouts.idleMs, tlsMs: ctx.timeouts.tlsMs, maxMs: ctx.timeouts.maxTunnelMs }, head);
   }
 
   run().catch((err: unknown) => {

@@ -1,0 +1,89 @@
+// Reloading the configuration without a restart (SIGHUP, POST /reload): the new file is
+// validated as a whole — a config with any problem is rejected with every problem named and the
+// old one stays — then users, access rules, timeouts, limits, resolvers and the log level change
+// for exchanges that start from then on. Open connections are left alone. Listener addresses,
+// header-size limits, the proxy name and the analysis windows are fixed at start: changing them
+// needs a restart.
+import { Counter, type Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { ConfigError } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+
+export type ReloadResult =
+  | { result: 'success'; changed: string[] }
+  | { result: 'failure'; problems: readonly string[] };
+
+/** Keys whose change needs a restart: sockets are bound, parsers sized, names handed out. */
+const RESTART_ONLY = ['http', 'socks', 'admin', 'proxyName', 'analysis'] as const;
+
+export interface ReloadParts {
+  /** Reads and validates the configuration again (throws ConfigError). */
+  load: () => Config;
+  current: () => Config;
+  /** Puts a validated configuration into effect. */
+  apply: (next: Config) => void;
+  logger: Logger;
+  registry: Registry;
+}
+
+export function createReloader(parts: ReloadParts): () => ReloadResult {
+  const reloads = new Counter({
+    name: 'hopwatch_config_reloads_total',
+    help: 'Configuration reloads (SIGHUP, POST /reload), by result: success, or failure (the old config stays).',
+    labelNames: ['result'] as const,
+    registers: [parts.registry],
+  });
+  reloads.inc({ result: 'success' }, 0);
+  reloads.inc({ result: 'failure' }, 0);
+
+  return () => {
+    const outcome = attempt(parts);
+    reloads.inc({ result: outcome.result });
+    if (outcome.result === 'success') parts.logger.info({ changed: outcome.changed }, 'config reloaded');
+    else parts.logger.error({ problems: outcome.problems }, 'config reload rejected: the old configuration stays');
+    return outcome;
+  };
+}
+
+function attempt(parts: ReloadParts): ReloadResult {
+  let next: Config;
+  try {
+    next = parts.load();
+  } catch (err) {
+    return { result: 'failure', problems: err instanceof ConfigError ? err.problems : [String(err)] };
+  }
+  const current = parts.current();
+  const fixed = [...RESTART_ONLY, 'limits.maxHeaderBytes'].filter((key) => !same(pick(current, key), pick(next, key)));
+  if (fixed.length) {
+    return { result: 'failure', problems: fixed.map((key) => `/${key.replace('.', '/')}: changing it needs a restart (the rest was not applied either)`) };
+  }
+  const changed = changedKeys(current, next);
+  parts.apply(next);
+  return { result: 'success', changed };
+}
+
+function pick(config: Config, path: string): unknown {
+  return path.split('.').reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], config);
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Top-level sections (and their keys one level down) that differ, for the log line. */
+function changedKeys(a: Config, b: Config): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(b) as Array<keyof Config>) {
+    const left = a[key];
+    const right = b[key];
+    if (same(left, right)) continue;
+    if (left && right && typeof left === 'object' && !Array.isArray(left)) {
+      for (const inner of Object.keys(right)) {
+        if (!same((left as Record<string, unknown>)[inner], (right as Record<string, unknown>)[inner])) out.push(`${key}.${inner}`);
+      }
+    } else {
+      out.push(key);
+    }
+  }
+  return out;
+}
