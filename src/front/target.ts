@@ -2,7 +2,8 @@
 // and authority-form for CONNECT (§3.2.3). Userinfo in a URL is dropped here, so it can reach
 // neither an upstream nor a log line.
 import { HopFailure } from '../classify/failure.ts';
-import { parseHostPort } from '../util/address.ts';
+import { isIP } from 'node:net';
+import { isHostName, parseHostPort } from '../util/address.ts';
 
 export interface ForwardTarget {
   scheme: 'http' | 'https';
@@ -38,6 +39,8 @@ export function parseForwardTarget(url: string): ForwardTarget | HopFailure {
   const host = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
   const port = parsed.port ? Number(parsed.port) : DEFAULT_PORTS[scheme];
   if (port === 0) return new HopFailure('invalid_target', 'port 0 is not a destination');
+  const badHost = invalidHost(host);
+  if (badHost) return badHost;
   return {
     scheme,
     host,
@@ -53,5 +56,15 @@ export function parseConnectTarget(authority: string): { host: string; port: num
   if (!target) {
     return new HopFailure('invalid_target', 'CONNECT needs host:port (for example CONNECT example.com:443)');
   }
-  return target;
+  return invalidHost(target.host) ?? target;
+}
+
+/**
+ * Every front-end's check of a target host before any upstream work: an IP literal or a DNS
+ * name. The host is not echoed: what fails here (`password@host`, control bytes) may be a secret
+ * or an injection attempt.
+ */
+export function invalidHost(host: string): HopFailure | undefined {
+  if (isIP(host) || isHostName(host)) return undefined;
+  return new HopFailure('invalid_target', 'the target host is neither an IP address nor a valid DNS name (userinfo, spaces and control characters are refused)');
 }

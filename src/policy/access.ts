@@ -6,7 +6,7 @@ import { BlockList, isIP } from 'node:net';
 import { HopFailure } from '../classify/failure.ts';
 import type { Config } from '../config/schema.ts';
 import type { Lifecycle } from '../exchange/lifecycle.ts';
-import { formatHostPort, parseCidr, parsePortRange } from '../util/address.ts';
+import { formatHostPort, parseCidr, parsePortRange, unmapIPv4 } from '../util/address.ts';
 
 /** Private, loopback, link-local, CGNAT, multicast and reserved ranges, and cloud metadata. */
 export const PRIVATE_RANGES = [
@@ -17,10 +17,9 @@ export const PRIVATE_RANGES = [
 /** Names that reach the local machine or a cloud metadata service whatever DNS says. */
 const PRIVATE_NAMES = ['localhost', '.localhost', 'metadata.google.internal', 'metadata.goog'] as const;
 
-/** "::ffff:10.0.0.1" is 10.0.0.1: ranges are checked on the IPv4 form. */
+/** "::ffff:10.0.0.1" (or "::ffff:a00:1") is 10.0.0.1: ranges are checked on the IPv4 form. */
 export function normalizeAddress(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped ? mapped[1]! : address;
+  return unmapIPv4(address);
 }
 
 function blockList(cidrs: readonly string[]): BlockList {

@@ -72,13 +72,17 @@ export class Authenticator {
     };
     if (!credentials) return refuse('auth_missing', 'proxy credentials required', { username: undefined, reason: 'missing' });
     if (credentials.kind === 'unsupported') {
-      return refuse('auth_scheme_unsupported', `the ${credentials.scheme} scheme is not accepted; use Basic`, {
+      const which = credentials.scheme === 'unknown' ? 'an unknown scheme' : `the ${credentials.scheme} scheme`;
+      return refuse('auth_scheme_unsupported', `${which} is not accepted; use Basic`, {
         username: undefined,
         reason: 'unsupported_scheme',
       });
     }
     if (credentials.kind === 'malformed') {
-      return refuse('auth_malformed', 'Proxy-Authorization is not Basic base64(user:password)', { username: undefined, reason: 'malformed' });
+      const detail = credentials.scheme === 'none'
+        ? 'Proxy-Authorization names no scheme: send Basic base64(user:password)'
+        : 'Proxy-Authorization is not Basic base64(user:password)';
+      return refuse('auth_malformed', detail, { username: undefined, reason: 'malformed' });
     }
     const verdict = await this.check(credentials.username, credentials.password);
     if (verdict !== 'ok') {
@@ -98,13 +102,23 @@ export function registerAuth(lifecycle: Lifecycle, current: () => Authenticator)
   });
 }
 
+/** Scheme names that may be shown back; anything else is not echoed (it may be a secret). */
+const KNOWN_SCHEMES = new Map(
+  ['Bearer', 'Digest', 'Negotiate', 'NTLM', 'AWS4-HMAC-SHA256', 'HOBA', 'Mutual', 'SCRAM-SHA-256', 'Token', 'ApiKey'].map((s) => [s.toLowerCase(), s]),
+);
+
 /** Reads an HTTP Proxy-Authorization value; undefined when absent. */
 export function parseProxyAuthorization(value: string | undefined): Exchange['request']['credentials'] {
   if (value === undefined) return undefined;
   const trimmed = value.trim();
   const space = trimmed.indexOf(' ');
+  // No scheme at all ("user:pass", bare base64): the value itself is likely the credentials, so
+  // none of it may be echoed into a detail.
+  if (space < 0 && trimmed.toLowerCase() !== 'basic') return { kind: 'malformed', scheme: 'none' };
   const scheme = space < 0 ? trimmed : trimmed.slice(0, space);
-  if (scheme.toLowerCase() !== 'basic') return { kind: 'unsupported', scheme: scheme.slice(0, 20) || 'empty' };
+  if (scheme.toLowerCase() !== 'basic') {
+    return { kind: 'unsupported', scheme: KNOWN_SCHEMES.get(scheme.toLowerCase()) ?? 'unknown' };
+  }
   // "Basic" alone: without this the scheme name itself would be decoded as the credentials.
   if (space < 0) return { kind: 'malformed', scheme: 'Basic' };
   const encoded = trimmed.slice(space + 1).trim();

@@ -4,7 +4,7 @@
 import { networkInterfaces } from 'node:os';
 import { HopFailure } from '../classify/failure.ts';
 import type { Lifecycle } from '../exchange/lifecycle.ts';
-import { formatHostPort } from '../util/address.ts';
+import { formatHostPort, unmapIPv4 } from '../util/address.ts';
 
 export interface OwnListener {
   host: string;
@@ -33,10 +33,11 @@ export function registerLoopDetection(lifecycle: Lifecycle, viaName: string, lis
 }
 
 function isOwnAddress(address: string, boundHost: string): boolean {
-  const normalized = address.startsWith('::ffff:') ? address.slice(7) : address;
+  const normalized = unmapIPv4(address);
   if (normalized === boundHost) return true;
   const wildcard = boundHost === '0.0.0.0' || boundHost === '::';
-  const loopback = normalized.startsWith('127.') || normalized === '::1';
+  // Connecting to the unspecified address reaches this host itself (Linux treats it as loopback).
+  const loopback = normalized.startsWith('127.') || normalized === '::1' || normalized === '0.0.0.0' || normalized === '::' || normalized.startsWith('0.');
   if (loopback) return wildcard || boundHost.startsWith('127.') || boundHost === '::1' || boundHost === 'localhost';
   if (!wildcard) return false;
   return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === normalized));

@@ -70,6 +70,30 @@ export function parseCidr(text: string): Cidr | undefined {
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }
 
+/**
+ * An IPv4-mapped IPv6 address as IPv4, in either text form: "::ffff:10.0.0.1" and the hex form
+ * "::ffff:a00:1" the WHATWG URL parser produces. Anything else is returned unchanged.
+ */
+export function unmapIPv4(address: string): string {
+  const lower = address.toLowerCase();
+  if (!lower.startsWith('::ffff:') || isIP(address) !== 6) return address;
+  const rest = lower.slice(7);
+  if (isIP(rest) === 4) return rest;
+  const groups = rest.split(':');
+  if (groups.length !== 2 || !groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return address;
+  const [high, low] = groups.map((g) => parseInt(g, 16)) as [number, number];
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+}
+
+/**
+ * Whether `host` can be a DNS name (letters, digits, hyphens, underscores, dots; labels up to
+ * 63, all up to 253): control characters, spaces or `@` in a target are refused as invalid
+ * before they reach a resolver, a log line or a header.
+ */
+export function isHostName(host: string): boolean {
+  return host.length <= 253 && /^(?!-)[A-Za-z0-9_-]{1,63}(?:\.(?!-)[A-Za-z0-9_-]{1,63})*\.?$/.test(host);
+}
+
 /** "host:port" for logs and Proxy-Status, with brackets around IPv6 literals. */
 export function formatHostPort(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;

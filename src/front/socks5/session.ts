@@ -10,6 +10,7 @@ import { classify } from '../../classify/rules.ts';
 import { authorize, screen } from '../../exchange/admit.ts';
 import { Exchange } from '../../exchange/record.ts';
 import type { FrontContext } from '../context.ts';
+import { invalidHost } from '../target.ts';
 import { relay } from '../tunnel.ts';
 import { handshake, type Refusal } from './handshake.ts';
 import { COMMAND_CONNECT, REPLY_GENERAL_FAILURE, commandName, readRequest, reply } from './messages.ts';
@@ -91,7 +92,9 @@ export function startSession(ctx: FrontContext, socket: Socket): void {
     requestRead = true;
     clearTimeout(handshakeTimer);
     ex.method = commandName(request.command);
-    ex.host = request.host;
+    // A name that cannot be a host is not recorded either: it may be a secret or an injection.
+    const badHost = request.host ? invalidHost(request.host) : undefined;
+    if (!badHost) ex.host = request.host;
     ex.port = request.port;
     if (refusal) return refuseRequest(refusal);
     if (request.command !== COMMAND_CONNECT) {
@@ -100,6 +103,7 @@ export function startSession(ctx: FrontContext, socket: Socket): void {
     if (!request.host || request.port === 0) {
       return refuseRequest(new HopFailure('invalid_target', `the request names ${request.host ? `port 0` : 'an empty host name'}`));
     }
+    if (badHost) return refuseRequest(badHost);
     if (reader.ended) onEarlyEnd();
     else socket.once('end', onEarlyEnd);
     if (socket.destroyed) return;

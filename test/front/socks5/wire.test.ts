@@ -179,14 +179,24 @@ describe('SOCKS5 requests hopwatch does not serve: full-length replies', () => {
     assert.equal(log.status, 0x01);
   });
 
-  it('a 255-byte domain name is read whole and answered as a DNS failure', T, async (t) => {
-    const name = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}`;
-    assert.equal(name.length, 255);
+  it('a 253-character name (the longest DNS name) is read whole and answered as a DNS failure', T, async (t) => {
+    const name = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    assert.equal(name.length, 253);
     const client = await greeted(t);
     client.send(requestDomain(name, 443));
     assert.deepEqual(await client.read(10), failureReply(0x04));
     const log = await logFor(`${name}:443`);
     assert.equal(log.hop, 'dns');
     assert.equal(log.status, 0x04);
+  });
+
+  it('a 255-byte domain name (SOCKS allows it, DNS does not) is read whole and refused as invalid_target', T, async (t) => {
+    const name = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}`;
+    assert.equal(name.length, 255);
+    const client = await greeted(t);
+    client.send(requestDomain(name, 443));
+    assert.deepEqual(await client.read(10), failureReply(0x01));
+    const log = await proxy.logs.nextExchange(0, (l) => l.protocol === 'socks5' && l.code === 'invalid_target' && l.client_port === client.localPort);
+    assert.equal(log.hop, 'parse');
   });
 });
