@@ -29,6 +29,16 @@ const LIMITS = { rss: 30 * 1048576, heap: 10 * 1048576, fds: 20 };
 const TIMING: Timing = { replyWaitMs: 400, quietMs: 60, capMs: 5_000 };
 const CREDENTIALS = { username: 'fuzz', password: 'fuzz-password' };
 /**
+ * Every IPv4 destination but 127.0.0.0/8, and every IPv6 range that can route anywhere (global,
+ * unique-local, link-local, multicast, NAT64): mutations turn 127.0.0.1 into real addresses,
+ * and a fuzzer must not send its inputs to strangers. Not ::/0, which would also cover
+ * IPv4-mapped loopback; what IPv6 is left is reserved space that routes nowhere.
+ */
+const EVERYWHERE_BUT_LOOPBACK = [
+  '0.0.0.0/2', '64.0.0.0/3', '96.0.0.0/4', '112.0.0.0/5', '120.0.0.0/6', '124.0.0.0/7', '126.0.0.0/8', '128.0.0.0/1',
+  '2000::/3', 'fc00::/7', 'fe80::/10', 'ff00::/8', '64:ff9b::/96', '100::/64',
+];
+/**
  * Codes no input can legitimately cause here: every client is loopback and allowed, the limits
  * are far above the concurrency, and nothing hostile input does is hopwatch's own defect.
  */
@@ -60,6 +70,7 @@ const child = await HopwatchChild.start({
   admin: { host: '127.0.0.1', port: 0 },
   shutdownGraceMs: 2_000,
   auth: { users: [CREDENTIALS] },
+  access: { denyDestinations: EVERYWHERE_BUT_LOOPBACK },
   dns: { servers: [dns.address] },
   timeouts: { requestHeadersMs: 1_500, handshakeMs: 1_500, dnsMs: 500, connectMs: 1_000, tlsMs: 1_000, responseMs: 1_500, idleMs: 2_000, keepAliveMs: 1_000 },
   log: { level: 'info', requests: true },
