@@ -2,7 +2,6 @@
 // through the pooled upstream agent. This file translates between Node's request/response
 // objects and the exchange record; classification and upstream work live elsewhere.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { codeForUpstreamStatus } from '../classify/catalogue.ts';
 import { HopFailure } from '../classify/failure.ts';
 import { proxyStatusForUpstream } from '../classify/proxy-status.ts';
@@ -14,6 +13,8 @@ import type { UpstreamRequestOptions } from '../upstream/agent.ts';
 import type { FrontContext } from './context.ts';
 import { REQUEST_ID_HEADER, buildErrorAnswer, sendErrorResponse } from './error-response.ts';
 import { forwardable, type Forwardable } from './headers.ts';
+import { framingFailure } from './framing.ts';
+import { connectionOf, connections, notServed, positions, type BodyReader } from './http-pipeline.ts';
 import { parseForwardTarget, type ForwardTarget } from './target.ts';
 
 export function handleForward(ctx: FrontContext, req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
@@ -67,127 +68,6 @@ export function handleForward(ctx: FrontContext, req: IncomingMessage, res: Serv
     },
     (err: unknown) => void (res.headersSent || answerFailure(ctx, ex, req, res, classify(ex.hop, err))),
   );
-}
-
-/**
- * Where each request stands on its client connection. Node parses pipelined requests ahead of
- * their answers, so requests behind one answered with `Connection: close` are already in hand
- * when it is refused: they are never forwarded, since after a refused request (its framing not
- * trusted, say) the bytes that follow may be its smuggled tail.
- */
-interface ConnectionState {
-  /** Requests seen so far. */
-  seen: number;
-  /** Position of the first request answered with a close; Infinity while none was. */
-  closedAt: number;
-  /** The latest request, whose body the parser may still be reading. */
-  reading: BodyReader | undefined;
-  /** Requests served whose response has not closed yet. */
-  unanswered: number;
-  /** Runs once `unanswered` drops to 0 (see afterEarlierAnswers). */
-  whenAnswered: (() => void) | undefined;
-}
-
-interface BodyReader {
-  req: IncomingMessage;
-  /** Before forwarding: answers the failure; while forwarding: stops the upstream too. */
-  fail: (failure: HopFailure) => void;
-}
-
-const connections = new WeakMap<Socket, ConnectionState>();
-const positions = new WeakMap<IncomingMessage, number>();
-
-function connectionOf(socket: Socket): ConnectionState {
-  let conn = connections.get(socket);
-  if (!conn) connections.set(socket, (conn = { seen: 0, closedAt: Infinity, reading: undefined, unanswered: 0, whenAnswered: undefined }));
-  return conn;
-}
-
-/** Records a request behind a close as not served and ends its record; true when it is one. */
-function notServed(ex: Exchange, req: IncomingMessage): boolean {
-  const conn = connections.get(req.socket);
-  const position = positions.get(req);
-  if (!conn || position === undefined || position <= conn.closedAt) return false;
-  ex.reach('parse');
-  const target = parseForwardTarget(req.url ?? '');
-  if (!(target instanceof HopFailure)) {
-    ex.scheme = target.scheme;
-    ex.host = target.host;
-    ex.port = target.port;
-    ex.path = target.path;
-  }
-  ex.fail(new HopFailure('request_malformed', `pipelined behind request ${conn.closedAt} of this connection, which was answered with a close: not served`));
-  req.resume();
-  // Never answered (the connection closes behind the earlier answer): the record ends here.
-  ex.finish();
-  return true;
-}
-
-/** Whether a request on this connection was answered with a close: nothing after it is served. */
-export function closingAfterRefusal(socket: Socket): boolean {
-  return (connections.get(socket)?.closedAt ?? Infinity) !== Infinity;
-}
-
-/**
- * The listener's parse errors belong to the request whose body the parser was reading, if any:
- * that request answers them itself (or, with its response under way, cuts the connection) and
- * stops its upstream, instead of a raw 400 written into the middle of its exchange while the
- * body read so far goes on upstream. True when a request took the failure.
- */
-export function failRequestBody(socket: Socket, failure: HopFailure): boolean {
-  const conn = connections.get(socket);
-  const reader = conn?.reading;
-  // A complete request is not the one that failed: the error is in a later request's head.
-  if (!conn || !reader || reader.req.complete) return false;
-  conn.reading = undefined;
-  conn.closedAt = Math.min(conn.closedAt, positions.get(reader.req) ?? 0);
-  reader.fail(failure);
-  return true;
-}
-
-/**
- * Runs `answer` once every earlier request on the connection has its response out, and serves
- * nothing after; true when it had to wait. The listener answers a broken request head this way:
- * written at once, its 400 would reach a pipelining client as the answer to an earlier request.
- */
-export function afterEarlierAnswers(socket: Socket, answer: () => void): boolean {
-  const conn = connections.get(socket);
-  if (!conn || conn.unanswered === 0) return false;
-  conn.closedAt = Math.min(conn.closedAt, conn.seen);
-  conn.whenAnswered = answer;
-  return true;
-}
-
-/**
- * Framing llhttp accepts but a proxy must refuse (RFC 9112 §6.1, §6.3). A transfer coding
- * besides chunked ("gzip, chunked", "identity, chunked", or split over two fields) would be
- * lost with the hop-by-hop Transfer-Encoding field while its coded bytes go on. Transfer-Encoding
- * in an HTTP/1.0 request means the framing is faulty. Transfer_Encoding and Content_Length are
- * read as framing fields by servers that fold "_" into "-" (CGI-style gateways), which would
- * frame the body differently from hopwatch.
- */
-function framingFailure(req: IncomingMessage): HopFailure | undefined {
-  const raw = req.rawHeaders;
-  let codings: string[] | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (name === 'transfer-encoding') {
-      for (const coding of raw[i + 1]!.split(',')) {
-        const token = coding.trim().toLowerCase();
-        if (token) (codings ??= []).push(token);
-      }
-    } else if (name === 'transfer_encoding' || name === 'content_length') {
-      return new HopFailure('request_malformed', `${raw[i]}: a framing field spelled with "_" is refused (servers that read it as ${name.replace('_', '-')} would frame the body differently)`);
-    }
-  }
-  if (!codings) return undefined;
-  if (req.httpVersion !== '1.1') {
-    return new HopFailure('request_malformed', `Transfer-Encoding in an HTTP/${req.httpVersion} request: its framing cannot be trusted (RFC 9112 section 6.1)`);
-  }
-  if (codings.length !== 1 || codings[0] !== 'chunked') {
-    return new HopFailure('request_malformed', `Transfer-Encoding "${codings.join(', ').slice(0, 60)}": only chunked is accepted`);
-  }
-  return undefined;
 }
 
 const HOST_FIELD = new Set(['host']);

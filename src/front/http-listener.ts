@@ -8,7 +8,8 @@ import { Exchange } from '../exchange/record.ts';
 import type { FrontContext } from './context.ts';
 import { buildErrorAnswer, writeErrorToSocket } from './error-response.ts';
 import { handleConnect } from './http-connect.ts';
-import { afterEarlierAnswers, closingAfterRefusal, failRequestBody, handleForward } from './http-forward.ts';
+import { handleForward } from './http-forward.ts';
+import { afterEarlierAnswers, closingAfterRefusal, failRequestBody } from './http-pipeline.ts';
 
 export interface HttpListenerOptions {
   maxHeaderBytes: number;
