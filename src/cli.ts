@@ -10,7 +10,7 @@ import { redactConfig } from './config/redact.ts';
 import { doctorCommand } from './doctor/command.ts';
 import { hashPassword } from './policy/passwords.ts';
 import { reportCommand } from './report/command.ts';
-import { ListenError, startHopwatch } from './server.ts';
+import { ListenError, startHopwatch, type Hopwatch } from './server.ts';
 import { VERSION } from './version.ts';
 
 const USAGE = `hopwatch ${VERSION}: a forwarding proxy that tells you which hop failed and why
@@ -106,12 +106,24 @@ function usageError(message: string): number {
 
 async function serve(file: string | undefined): Promise<number> {
   const read = () => loadConfig({ file, env: process.env });
-  const hopwatch = await startHopwatch({ config: read(), reloadConfig: read });
-  // SIGHUP: read the file again; a bad one is rejected whole (logged) and the old one stays.
-  process.on('SIGHUP', () => hopwatch.reload());
+  // Handlers go in before anything listens: a signal that arrives while hopwatch starts (a
+  // supervisor reacting to the "listening" line at once) is acted on once it is up, never
+  // left to the default action, which would kill the process.
+  let hopwatch: Hopwatch | undefined;
+  let reloadPending = false;
+  let stopPending: NodeJS.Signals | undefined;
   let signals = 0;
+  // SIGHUP: read the file again; a bad one is rejected whole (logged) and the old one stays.
+  process.on('SIGHUP', () => {
+    if (hopwatch) hopwatch.reload();
+    else reloadPending = true;
+  });
   const stop = (signal: NodeJS.Signals) => {
     if (++signals > 1) process.exit(1); // a second signal: stop waiting
+    if (!hopwatch) {
+      stopPending = signal;
+      return;
+    }
     hopwatch.logger.info({ signal }, 'shutting down');
     hopwatch.close().then(
       () => process.exit(0),
@@ -120,6 +132,13 @@ async function serve(file: string | undefined): Promise<number> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  hopwatch = await startHopwatch({ config: read(), reloadConfig: read });
+  if (stopPending) {
+    signals--;
+    stop(stopPending);
+  } else if (reloadPending) {
+    hopwatch.reload();
+  }
   return new Promise<number>(() => {}); // runs until a signal
 }
 

@@ -22,7 +22,7 @@ import { createMetrics } from './observe/metrics.ts';
 import { AccessPolicy, registerAccess } from './policy/access.ts';
 import { Authenticator, registerAuth } from './policy/auth.ts';
 import { registerLoopDetection, type OwnListener } from './policy/loop.ts';
-import { UpstreamAgent } from './upstream/agent.ts';
+import { UpstreamPool } from './upstream/pool.ts';
 import { Connector } from './upstream/connector.ts';
 import { createReloader, type ReloadResult } from './reload.ts';
 import { drain } from './shutdown.ts';
@@ -89,7 +89,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
   const ctx: FrontContext = {
     lifecycle,
     connector,
-    agents: { http: new UpstreamAgent(connector, false), https: new UpstreamAgent(connector, true) },
+    pool: new UpstreamPool(connector),
     gate,
     proxyName: config.proxyName,
     realm: config.auth.realm,
@@ -174,7 +174,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
           admin,
           lifecycle,
           gate,
-          pools: [ctx.agents.http, ctx.agents.https],
+          pools: [ctx.pool],
           logger,
           graceMs: options.graceMs ?? config.shutdownGraceMs,
         });

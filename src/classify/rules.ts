@@ -36,7 +36,12 @@ const TLS_CERT_RULES: readonly Rule[] = [
   ],
 ];
 
-const UPSTREAM_RULES: readonly Rule[] = [[['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'], 'upstream_closed']];
+// undici (the upstream HTTP client) names a closed connection UND_ERR_SOCKET ("other side closed").
+const UPSTREAM_RULES: readonly Rule[] = [
+  [['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED'], 'upstream_closed'],
+  [['UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_INFO'], 'upstream_bad_response'],
+  [['UND_ERR_REQ_CONTENT_LENGTH_MISMATCH'], 'request_malformed'],
+];
 
 function match(rules: readonly Rule[], code: string): Code | undefined {
   for (const [codes, result] of rules) if (codes.includes(code)) return result;
@@ -59,10 +64,13 @@ function fromGetaddrinfo(err: unknown): boolean {
 
 function describe(err: unknown): { code: string; message: string } {
   if (err && typeof err === 'object') {
-    const e = err as { code?: unknown; message?: unknown; errors?: unknown };
+    const e = err as { code?: unknown; message?: unknown; errors?: unknown; name?: unknown };
     // Node's connect with several addresses reports an AggregateError with an empty message.
     if (Array.isArray(e.errors) && e.errors.length) return describe(e.errors.at(-1));
-    return { code: typeof e.code === 'string' ? e.code : '', message: typeof e.message === 'string' ? e.message : String(err) };
+    let code = typeof e.code === 'string' ? e.code : '';
+    // undici's response parser errors carry no code (its llhttp error table is not reversed).
+    if (!code && e.name === 'HTTPParserError') code = 'HPE_INVALID_RESPONSE';
+    return { code, message: typeof e.message === 'string' ? e.message : String(err) };
   }
   return { code: '', message: String(err) };
 }

@@ -1,14 +1,14 @@
 // What every front-end shares: the front-ends only translate between their protocol and these.
 import type { Config } from '../config/schema.ts';
 import type { Lifecycle } from '../exchange/lifecycle.ts';
-import type { UpstreamAgent } from '../upstream/agent.ts';
+import type { UpstreamPool } from '../upstream/pool.ts';
 import type { Connector } from '../upstream/connector.ts';
 import type { ConnectionGate } from './connections.ts';
 
 export interface FrontContext {
   readonly lifecycle: Lifecycle;
   readonly connector: Connector;
-  readonly agents: { readonly http: UpstreamAgent; readonly https: UpstreamAgent };
+  readonly pool: UpstreamPool;
   readonly gate: ConnectionGate;
   /** The RFC 8941 token used in Proxy-Status. */
   readonly proxyName: string;

@@ -1,7 +1,8 @@
 // HTTP forward proxy front-end: absolute-form requests (GET http://host/path) are forwarded
-// through the pooled upstream agent. This file translates between Node's request/response
+// through the upstream pool. This file translates between Node's request/response
 // objects and the exchange record; classification and upstream work live elsewhere.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
 import { codeForUpstreamStatus } from '../classify/catalogue.ts';
 import { HopFailure } from '../classify/failure.ts';
 import { proxyStatusForUpstream } from '../classify/proxy-status.ts';
@@ -9,7 +10,7 @@ import { classify } from '../classify/rules.ts';
 import { admit } from '../exchange/admit.ts';
 import { Exchange } from '../exchange/record.ts';
 import { parseProxyAuthorization } from '../policy/auth.ts';
-import type { UpstreamRequestOptions } from '../upstream/agent.ts';
+import type { PooledConnection } from '../upstream/pool.ts';
 import type { FrontContext } from './context.ts';
 import { REQUEST_ID_HEADER, buildErrorAnswer, sendErrorResponse } from './error-response.ts';
 import { forwardable, type Forwardable } from './headers.ts';
@@ -86,14 +87,16 @@ function forward(
   headers.unshift('Host', target.authority);
   headers.push('Via', `1.1 ${ctx.viaName}`);
   const abort = new AbortController();
-  let upReq: http.ClientRequest | undefined;
+  let controller: Dispatcher.DispatchController | undefined;
   let responseTimer: NodeJS.Timeout | undefined;
+  let idleTimer: NodeJS.Timeout | undefined;
 
   const fail = (failure: HopFailure) => {
     clearTimeout(responseTimer);
+    clearTimeout(idleTimer);
     ex.fail(failure);
     abort.abort(failure);
-    upReq?.destroy();
+    controller?.abort(failure);
     if (!res.headersSent) answerFailure(ctx, ex, req, res, ex.failure ?? failure);
     else res.destroy(); // a response already started: cut it, never leave the client hanging
   };
@@ -102,116 +105,126 @@ function forward(
   res.once('close', () => {
     if (!res.writableFinished) {
       // The client left: stop the upstream at once instead of downloading into nothing.
-      abort.abort(new HopFailure('client_abort', 'the client closed the connection', { hop: ex.hop }));
-      upReq?.destroy();
+      const gone = new HopFailure('client_abort', 'the client closed the connection', { hop: ex.hop });
+      abort.abort(gone);
+      controller?.abort(gone);
+      clearTimeout(responseTimer);
+      clearTimeout(idleTimer);
     }
   });
+  res.on('drain', () => controller?.resume());
 
   const send = (mayRetry: boolean) => {
-    const options: UpstreamRequestOptions = {
-      agent: target.scheme === 'https' ? ctx.agents.https : ctx.agents.http,
-      host: target.host,
-      port: target.port,
-      method: req.method,
-      path: target.pathAndQuery,
-      headers,
-      setHost: false,
-      // Explicit, so --insecure-http-parser (or NODE_OPTIONS carrying it) cannot make the
-      // response parser lenient: on a pooled connection a response framed two ways would hand
-      // its smuggled tail to the next client's request.
-      insecureHTTPParser: false,
-      exchange: ex,
-      hopwatchSignal: abort.signal,
-    };
-    const current = http.request(options);
-    upReq = current;
+    ctx.pool.acquire(ex, target.scheme, target.host, target.port, abort.signal).then(
+      ({ connection, reused }) => dispatch(connection, reused, mayRetry),
+      // The connector's failures arrive classified (dns, connect, tls, client_abort).
+      (err: unknown) => fail(classify('connect', err)),
+    );
+  };
+
+  const dispatch = (connection: PooledConnection, reused: boolean, mayRetry: boolean) => {
+    if (ex.failure || res.destroyed) return ctx.pool.release(connection);
+    ex.reused = reused;
+    if (reused) {
+      ex.upstreamIp = connection.remoteAddress;
+      ex.upstreamPort = connection.remotePort;
+    }
+    ex.reach('upstream');
+    const sentAt = performance.now();
     let responded = false;
-    let sentAt = 0;
-    // The response clock starts once the request is on a socket and its body fully sent.
-    let waitingFor = 2;
-    const armResponseTimer = () => {
-      if (--waitingFor > 0 || responded) return;
-      responseTimer = setTimeout(() => {
-        fail(new HopFailure('response_timeout', `no response headers within ${ctx.timeouts.responseMs} ms`));
-      }, ctx.timeouts.responseMs);
+    let settled = false;
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
+        if (abort.signal.aborted) c.abort(abort.signal.reason as Error);
+      },
+      onBodySent(chunk) {
+        ex.bytes.fromClient += chunk.length;
+        ex.bytes.toUpstream += chunk.length;
+      },
+      // The response clock starts once the request, body included, is on its way.
+      onRequestSent() {
+        if (responded || settled) return;
+        responseTimer = setTimeout(() => {
+          fail(new HopFailure('response_timeout', `no response headers within ${ctx.timeouts.responseMs} ms`));
+        }, ctx.timeouts.responseMs);
+      },
+      onResponseStart(c, status, _headers, statusMessage) {
+        responded = true;
+        clearTimeout(responseTimer);
+        ex.timings.ttfb = performance.now() - sentAt;
+        ex.status = status;
+        ex.reach('deliver');
+        const { headers: outHeaders } = forwardable(rawHeaderStrings(c.rawHeaders));
+        outHeaders.push('Via', `1.1 ${ctx.viaName}`, REQUEST_ID_HEADER, ex.id);
+        if (status >= 400 && codeForUpstreamStatus(status) !== 'ok') {
+          outHeaders.push('Proxy-Status', proxyStatusForUpstream(ctx.proxyName, status));
+        }
+        if (res.destroyed) return;
+        if (ctx.state.draining) res.shouldKeepAlive = false; // so the client goes elsewhere next time
+        res.writeHead(status, statusMessage || undefined, outHeaders);
+        ex.responseStarted = true;
+        idleTimer = setTimeout(() => {
+          fail(new HopFailure('idle_timeout', `no response bytes for ${ctx.timeouts.idleMs} ms`, { hop: 'deliver' }));
+        }, ctx.timeouts.idleMs);
+      },
+      onResponseData(c, chunk) {
+        idleTimer?.refresh();
+        ex.bytes.fromUpstream += chunk.length;
+        ex.bytes.toClient += chunk.length;
+        if (!res.write(chunk)) c.pause();
+      },
+      onResponseEnd() {
+        settled = true;
+        clearTimeout(idleTimer);
+        res.end();
+        ctx.pool.release(connection);
+      },
+      onResponseError(_c, err) {
+        settled = true;
+        clearTimeout(responseTimer);
+        clearTimeout(idleTimer);
+        ctx.pool.discard(connection);
+        if (ex.failure) return; // hopwatch aborted it: the failure is recorded already
+        // undici may see the close before the socket reports why (a TLS alert is emitted after
+        // the end of the stream): give the socket's own error one turn of the loop to arrive.
+        const closed = (err as { code?: string }).code === 'UND_ERR_SOCKET';
+        if (closed && !connection.socketError) setImmediate(() => settle(connection.socketError ?? err));
+        else settle(closed ? (connection.socketError ?? err) : err);
+      },
     };
-
-    current.once('socket', (upSocket) => {
-      ex.reused = current.reusedSocket;
-      if (current.reusedSocket) {
-        ex.upstreamIp = upSocket.remoteAddress;
-        ex.upstreamPort = upSocket.remotePort;
-      }
-      ex.reach('upstream');
-      sentAt = performance.now();
-      armResponseTimer();
-    });
-    current.once('finish', armResponseTimer);
-
-    current.on('error', (err) => {
-      if (ex.failure || current !== upReq) return;
-      // The connector's failures arrive classified already; the rest happened on the HTTP exchange.
-      const failure = classify(responded ? 'deliver' : 'upstream', err);
+    const settle = (cause: Error) => {
+      if (ex.failure) return;
+      const failure = classify(responded ? 'deliver' : 'upstream', cause);
       // A pooled connection the upstream closed just as it was reused: the request never reached
       // it, so a request without a body is sent once more on a fresh connection.
-      if (mayRetry && !responded && current.reusedSocket && failure.code === 'upstream_closed' && !res.destroyed) {
-        clearTimeout(responseTimer);
+      if (mayRetry && !responded && reused && failure.code === 'upstream_closed' && !res.destroyed) {
         ex.retries++;
-        send(false).end();
+        send(false);
         return;
       }
       fail(failure);
-    });
-
-    current.once('response', (upRes) => {
-      responded = true;
-      clearTimeout(responseTimer);
-      ex.timings.ttfb = performance.now() - sentAt;
-      const status = upRes.statusCode ?? 502;
-      ex.status = status;
-      ex.reach('deliver');
-      const { headers: outHeaders } = forwardable(upRes.rawHeaders);
-      outHeaders.push('Via', `1.1 ${ctx.viaName}`, REQUEST_ID_HEADER, ex.id);
-      if (status >= 400 && codeForUpstreamStatus(status) !== 'ok') {
-        outHeaders.push('Proxy-Status', proxyStatusForUpstream(ctx.proxyName, status));
-      }
-      if (res.destroyed) return;
-      if (ctx.state.draining) res.shouldKeepAlive = false; // so the client goes elsewhere next time
-      res.writeHead(status, upRes.statusMessage, outHeaders);
-      ex.responseStarted = true;
-      current.setTimeout(ctx.timeouts.idleMs, () =>
-        fail(new HopFailure('idle_timeout', `no response bytes for ${ctx.timeouts.idleMs} ms`, { hop: 'deliver' })),
+    };
+    try {
+      connection.client.dispatch(
+        { path: target.pathAndQuery, method: req.method ?? 'GET', headers, body: forwarded.hasBody ? req : null, headersTimeout: 0, bodyTimeout: 0 },
+        handler,
       );
-      upRes.on('data', (chunk: Buffer) => {
-        ex.bytes.fromUpstream += chunk.length;
-        ex.bytes.toClient += chunk.length;
-        if (!res.write(chunk)) upRes.pause();
-      });
-      res.on('drain', () => upRes.resume());
-      upRes.once('end', () => res.end());
-      upRes.once('close', () => {
-        if (!upRes.complete && !ex.failure) {
-          fail(new HopFailure('response_incomplete', `upstream closed after ${ex.bytes.fromUpstream} body bytes`, { hop: 'deliver' }));
-        }
-      });
-      upRes.on('error', () => {}); // 'close' above classifies it; the error itself adds nothing
-    });
-    return current;
+    } catch (err) {
+      // undici refuses what it cannot send (a request field it validates): nothing went upstream.
+      ctx.pool.release(connection);
+      fail(classify('upstream', err));
+    }
   };
 
-  if (!forwarded.hasBody) {
-    send(true).end();
-    req.resume(); // nothing to read, but the parser must see the end of the message
-    return;
-  }
-  const withBody = send(false);
-  req.on('data', (chunk: Buffer) => {
-    ex.bytes.fromClient += chunk.length;
-    ex.bytes.toUpstream += chunk.length;
-    if (!withBody.write(chunk)) req.pause();
-  });
-  withBody.on('drain', () => req.resume());
-  req.once('end', () => withBody.end());
+  if (!forwarded.hasBody) req.resume(); // nothing to read, but the parser must see the end of the message
+  send(!forwarded.hasBody);
+}
+
+/** undici hands raw response headers as Buffers (name, value, …); forwardable() takes strings. */
+function rawHeaderStrings(raw: Dispatcher.DispatchController['rawHeaders']): string[] {
+  if (!Array.isArray(raw)) return [];
+  return raw.map((part) => (typeof part === 'string' ? part : part.toString('latin1')));
 }
 
 function answerFailure(ctx: FrontContext, ex: Exchange, req: IncomingMessage, res: ServerResponse, failure: HopFailure): void {

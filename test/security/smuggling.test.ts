@@ -265,14 +265,15 @@ describe('smuggling: what llhttp accepts, and what the origin then gets', () => 
     ['chunked after an empty list element', 'Transfer-Encoding: , chunked\r\n'],
   ];
   for (const [what, fields] of valid) {
-    it(`${what}: forwarded with hopwatch's own chunked framing`, T, async () => {
+    it(`${what}: forwarded with hopwatch's own framing, one framing field only`, T, async () => {
       const raw = await rawExchange(proxy.port, req(`${fields}Connection: close\r\n`, '5\r\nhello\r\n0\r\n\r\n'));
       assert.equal(readHead(raw).status, 200);
       const [seen] = origin.requests;
       assert.equal(seen?.body, 'hello');
-      const te = seen!.rawHeaders.filter((_, i) => i % 2 === 0 && seen!.rawHeaders[i]!.toLowerCase() === 'transfer-encoding');
-      assert.equal(te.length, 1);
-      assert.match(origin.bytes().toString('latin1'), /\r\nTransfer-Encoding: chunked\r\n/);
+      // The upstream client re-frames the body: chunked, or a Content-Length when it had it all.
+      const framing = seen!.rawHeaders.filter((_, i) => i % 2 === 0 && /^(transfer-encoding|content-length)$/i.test(seen!.rawHeaders[i]!));
+      assert.equal(framing.length, 1, `one framing field, not ${framing.join(' and ')}`);
+      assert.match(origin.bytes().toString('latin1'), /\r\n(transfer-encoding: chunked|content-length: 5)\r\n/i);
     });
   }
 
