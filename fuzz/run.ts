@@ -4,8 +4,8 @@
 // object, nothing on stderr.
 //
 // Usage: node fuzz/run.ts [--inputs 2000] [--seconds 1800] [--seed 1] [--concurrency 32]
-//        [--warmup auto|N]  inputs sent before the baseline (see warmup.ts); auto: rounds of
-//                           5000 until RSS stops climbing
+//        [--warmup auto|N]  inputs sent before the baseline (see harness/warmup.ts); auto:
+//                           rounds of 5000 until RSS stops climbing
 //        [--only N]         replay input N alone (prints it and the reply)
 //        [--tolerate CODES] ruled-out codes (comma list) reported but not failed: known defects
 //        [--verbose]        one line per input as it finishes
@@ -14,7 +14,8 @@ import { parseArgs } from 'node:util';
 import { atRest, type AtRest } from '../harness/at-rest.ts';
 import { HopwatchChild } from '../harness/child.ts';
 import { formatMemory, memory } from '../harness/memory.ts';
-import { mb } from '../harness/proc.ts';
+import { mb, rssBytes } from '../harness/proc.ts';
+import { warmUntilFlat } from '../harness/warmup.ts';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
 import { checkHealth, checkHttpForward, checkSocks, type Check } from './checks.ts';
 import type { Targets } from './corpus.ts';
@@ -23,7 +24,6 @@ import { startOrigin } from './origin.ts';
 import { printReport } from './report.ts';
 import { deliver, type Timing } from './send.ts';
 import { Tally } from './tally.ts';
-import { warmUp } from './warmup.ts';
 
 const LIMITS = { rss: 30 * 1048576, heap: 10 * 1048576, fds: 20 };
 const TIMING: Timing = { replyWaitMs: 400, quietMs: 60, capMs: 5_000 };
@@ -44,6 +44,8 @@ const EVERYWHERE_BUT_LOOPBACK = [
  */
 const RULED_OUT = ['internal_error', 'client_denied', 'connection_limit', 'client_connection_limit'];
 const ORIGIN_NAME = 'origin.fuzz.test';
+const WARMUP_ROUND = 5_000;
+const WARMUP_MAX_ROUNDS = 20;
 
 const { values } = parseArgs({
   options: {
@@ -106,7 +108,7 @@ if (before.some((c) => !c.ok)) {
 }
 const cold = await memory(child.pid, child.ports.admin);
 let warmed = 0;
-const warmup = await warmUp(child, values.warmup === 'auto' ? 'auto' : Number(values.warmup), async (n) => {
+const warmBy = async (n: number) => {
   const until = warmed + n;
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (warmed < until) {
@@ -114,10 +116,14 @@ const warmup = await warmUp(child, values.warmup === 'auto' ? 'auto' : Number(va
       await deliver(port(input), input.plan, TIMING);
     }
   }));
-});
+  return warmed;
+};
+const warmup = values.warmup === 'auto'
+  ? await warmUntilFlat(child.pid, () => warmBy(WARMUP_ROUND), WARMUP_MAX_ROUNDS)
+  : [{ done: await warmBy(Number(values.warmup)), rss: rssBytes(child.pid) }];
 const baseline = await atRest(child);
 console.log(`cold: ${formatMemory(cold)}`);
-console.log(`warm-up: ${warmup.map((s) => `${s.inputs} → ${mb(s.rss)} MB`).join(', ')}`);
+console.log(`warm-up: ${warmup.map((s) => `${s.done} → ${mb(s.rss)} MB`).join(', ')}`);
 console.log(`baseline at rest: ${formatMemory(baseline)}, ${baseline.fds} fds`);
 
 // The run: workers take input numbers in order until the count or the time is up, or the child dies.

@@ -3,7 +3,9 @@
 // sampled. Fails when RSS grows more than 10 % after warm-up, descriptors do not come back to
 // the baseline once traffic stops, or /metrics counts a code the traffic did not cause.
 //
-// Usage: node soak/run.ts [--minutes 1] [--concurrency 8] [--interval S]
+// Usage: node soak/run.ts [--minutes 1] [--concurrency 8] [--interval S] [--warmup auto|none]
+//   --warmup auto (default): before the measured minutes, the same traffic from 32 clients in
+//   rounds of 20 s until RSS stops climbing; none: start measuring at once (CI's short run).
 // Prints the samples as a table, the growth, the checks; the last line is a JSON summary.
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +16,7 @@ import { formatMemory } from '../harness/memory.ts';
 import { fdCount, mb } from '../harness/proc.ts';
 import { atRest, type AtRest } from '../harness/at-rest.ts';
 import { settle } from '../harness/settle.ts';
+import { warmUntilFlat } from '../harness/warmup.ts';
 import { startFixtures } from './fixtures.ts';
 import { formatTable, rssGrowth, takeSample, type SoakSample } from './sampler.ts';
 import { INTENDED, SCENARIOS, USER, type Ports, type Scenario } from './scenarios.ts';
@@ -27,12 +30,16 @@ const HEAP_LIMIT = 10 * 1048576;
  */
 const RSS_JUDGED_AFTER_S = 60;
 const FD_RETURN_MS = 30_000;
+const WARMUP_CLIENTS = 32;
+const WARMUP_ROUND_MS = 20_000;
+const WARMUP_MAX_ROUNDS = 12;
 
 const { values } = parseArgs({
   options: {
     minutes: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '8' },
     interval: { type: 'string' },
+    warmup: { type: 'string', default: 'auto' },
   },
 });
 const trafficSeconds = Number(values.minutes) * 60;
@@ -84,6 +91,33 @@ if (preflight.length) {
   process.exit(1);
 }
 
+// One rotation holds each scenario `weight` times, interleaved (round-robin over what is left)
+// so that every class runs within the first second, not after twenty keep-alive requests.
+const rotation: Scenario[] = [];
+for (let round = 0; rotation.length < SCENARIOS.reduce((n, s) => n + s.weight, 0); round++) {
+  for (const s of SCENARIOS) if (s.weight > round) rotation.push(s);
+}
+let pick = 0;
+/** Runs the rotation with `workers` clients until `until` (a performance.now() time). */
+async function traffic(workers: number, until: number): Promise<void> {
+  await Promise.all(Array.from({ length: workers }, async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    while (performance.now() < until && child.alive) {
+      const s = rotation[pick++ % rotation.length]!;
+      record(s, await s.run(ports, fixtures, agent));
+    }
+    agent.destroy();
+  }));
+}
+const runs = () => [...tallies.values()].reduce((n, t) => n + t.runs, 0);
+
+// Warm-up: the same mix, faster, until RSS stops climbing (harness/warmup.ts says why). The
+// 20 % of the measured traffic excluded from the growth comes on top.
+const warmup = values.warmup === 'auto'
+  ? await warmUntilFlat(child.pid, () => traffic(WARMUP_CLIENTS, performance.now() + WARMUP_ROUND_MS).then(runs), WARMUP_MAX_ROUNDS)
+  : [];
+const warmupRuns = runs();
+
 // The baseline: once the preflight's connections, pooled upstream sockets and lazily opened
 // descriptors have settled (no descriptor closed for two seconds).
 const base = await atRest(child, 15_000);
@@ -93,21 +127,6 @@ const baselineFds = base.fds;
 const startedAt = performance.now();
 const deadline = startedAt + trafficSeconds * 1000;
 const samples: SoakSample[] = [];
-// One rotation holds each scenario `weight` times, interleaved (round-robin over what is left)
-// so that every class runs within the first second, not after twenty keep-alive requests.
-const rotation: Scenario[] = [];
-for (let round = 0; rotation.length < SCENARIOS.reduce((n, s) => n + s.weight, 0); round++) {
-  for (const s of SCENARIOS) if (s.weight > round) rotation.push(s);
-}
-let pick = 0;
-async function worker(): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  while (performance.now() < deadline && child.alive) {
-    const s = rotation[pick++ % rotation.length]!;
-    record(s, await s.run(ports, fixtures, agent));
-  }
-  agent.destroy();
-}
 async function sampler(): Promise<void> {
   while (performance.now() < deadline && child.alive) {
     samples.push(await takeSample(child.pid, child.ports.admin, startedAt));
@@ -115,7 +134,7 @@ async function sampler(): Promise<void> {
     await sleep(Math.max(0, Math.min(intervalS * 1000, deadline - performance.now())));
   }
 }
-await Promise.all([sampler(), ...Array.from({ length: concurrency }, worker)]);
+await Promise.all([sampler(), traffic(concurrency, deadline)]);
 const trafficEnded = performance.now();
 if (child.alive) samples.push(await takeSample(child.pid, child.ports.admin, startedAt));
 
@@ -179,9 +198,11 @@ async function stop(): Promise<{ code: number | null; signal: NodeJS.Signals | n
 }
 
 function report(): void {
-  const runs = [...tallies.values()].reduce((n, t) => n + t.runs, 0);
+  const total = runs();
+  const measured = total - warmupRuns;
   const seconds = (trafficEnded - startedAt) / 1000;
-  console.log(`hopwatch soak: ${seconds.toFixed(0)} s of traffic, concurrency ${concurrency}, ${runs} scenario runs (${(runs / seconds).toFixed(0)}/s), a sample every ${intervalS} s`);
+  if (warmup.length) console.log(`warm-up: ${warmup.map((w) => `${w.done} runs → ${mb(w.rss)} MB`).join(', ')}`);
+  console.log(`hopwatch soak: ${seconds.toFixed(0)} s of traffic, concurrency ${concurrency}, ${measured} scenario runs (${(measured / seconds).toFixed(0)}/s) after ${warmupRuns} preflight and warm-up runs, a sample every ${intervalS} s`);
   console.log(formatTable(samples));
   console.log('scenarios:');
   for (const [s, t] of tallies) console.log(`  ${s.name.padEnd(26)} ${String(t.runs).padStart(7)} runs  ${t.mismatches ? `${t.mismatches} unexpected outcomes` : `all "${s.expect}"`}`);
@@ -196,7 +217,8 @@ function report(): void {
   console.log(JSON.stringify({
     ok: checks.every((c) => c.ok),
     trafficSeconds: Number(seconds.toFixed(1)),
-    runs,
+    runs: measured,
+    warmupRuns,
     samples: samples.length,
     rssGrowthPercent: Number(growth.percent.toFixed(2)),
     rssJudged: judged,

@@ -10,6 +10,8 @@ export interface SoakSample {
   t: number;
   rss: number;
   heap: number;
+  /** The V8 heap as committed (what it holds from the system, used or not): RSS minus this is the rest. */
+  heapTotal: number;
   fds: number;
   handles: number;
   connections: number;
@@ -24,6 +26,7 @@ export async function takeSample(pid: number, adminPort: number, startedAt: numb
     t: (performance.now() - startedAt) / 1000,
     rss,
     heap: sumOf(samples, 'nodejs_heap_size_used_bytes'),
+    heapTotal: sumOf(samples, 'nodejs_heap_size_total_bytes'),
     fds,
     handles: sumOf(samples, 'nodejs_active_handles'),
     connections: sumOf(samples, 'hopwatch_connections_active'),
@@ -32,12 +35,13 @@ export async function takeSample(pid: number, adminPort: number, startedAt: numb
 }
 
 export function formatTable(samples: readonly SoakSample[]): string {
-  const header = '     t s   RSS MB  heap MB   fds  handles  conns  requests';
+  const header = '     t s   RSS MB  heap MB  V8 total MB   fds  handles  conns  requests';
   const rows = samples.map((s) =>
     [
       s.t.toFixed(1).padStart(8),
       mb(s.rss).padStart(8),
       mb(s.heap).padStart(8),
+      mb(s.heapTotal).padStart(12),
       String(s.fds).padStart(5),
       String(s.handles).padStart(8),
       String(s.connections).padStart(6),
