@@ -1,16 +1,21 @@
-// A deliberately cheap HTTP/1.1 keep-alive load generator: N raw TCP connections, each sending
-// one pre-built request at a time and reading Content-Length-framed responses. No HTTP client
+// A deliberately cheap HTTP/1.1 load generator: N raw TCP connections, each sending one
+// pre-built request at a time and reading Content-Length-framed responses. No HTTP client
 // library, so nearly all of the client's CPU goes to the kernel and the measured server, and
 // the proxy under test (not the generator) is what saturates.
+// --mode keepalive (the default) sends every request of a connection on the same socket;
+// --mode close sends `Connection: close` and opens a new connection for every request, so the
+// latency then includes the TCP handshake.
 //
 // Usage: node bench/load.ts --port P --target URL --host-header H [--connections 50]
-//        [--duration 10] [--warmup 2]
+//        [--duration 10] [--warmup 2] [--mode keepalive|close]
 // Prints "window start" and "window end" lines on stdout as the measured window opens and
 // closes (so a parent can sample other processes' CPU over exactly that window), then one JSON
 // LoadResult line.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+
+export type LoadMode = 'keepalive' | 'close';
 
 export interface LoadResult {
   /** Completed responses whose completion fell inside the measured window. */
@@ -62,12 +67,15 @@ export interface LoadOptions {
   connections: number;
   durationS: number;
   warmupS: number;
+  mode: LoadMode;
   /** Called as the measured window opens and closes. */
   onWindow?: (edge: 'start' | 'end') => void;
 }
 
 export function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const request = Buffer.from(`GET ${options.target} HTTP/1.1\r\nHost: ${options.hostHeader}\r\nUser-Agent: hopwatch-bench\r\nAccept: */*\r\n\r\n`, 'latin1');
+  const close = options.mode === 'close';
+  const connection = close ? 'Connection: close\r\n' : '';
+  const request = Buffer.from(`GET ${options.target} HTTP/1.1\r\nHost: ${options.hostHeader}\r\nUser-Agent: hopwatch-bench\r\nAccept: */*\r\n${connection}\r\n`, 'latin1');
   const samples = new Samples();
   const started = performance.now();
   const measureFrom = started + options.warmupS * 1000;
@@ -114,14 +122,15 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
       sockets.add(socket);
       open++;
       let pending: Buffer | undefined;
-      let sentAt = 0;
+      // Closing mode times from the connect, so its latency includes the handshake.
+      let sentAt = performance.now();
       let gotResponse = false;
       const send = () => {
         if (performance.now() >= measureTo) {
           socket.end();
           return;
         }
-        sentAt = performance.now();
+        if (!close) sentAt = performance.now();
         socket.write(request);
       };
       socket.once('connect', send);
@@ -148,6 +157,11 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
             else errors++;
           }
           buf = buf.subarray(total);
+          if (close) {
+            // Done with this connection: the next request gets a new one (from 'close').
+            socket.destroy();
+            return;
+          }
           send();
         }
         if (buf.length) pending = buf;
@@ -183,12 +197,14 @@ if (import.meta.main) {
       target: { type: 'string', default: '/' },
       'host-header': { type: 'string' },
       connections: { type: 'string', default: '50' },
+      mode: { type: 'string', default: 'keepalive' },
       duration: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '2' },
     },
   });
   const port = Number(values.port);
   if (!port) throw new Error('--port is required');
+  if (values.mode !== 'keepalive' && values.mode !== 'close') throw new Error('--mode is keepalive or close');
   const result = await runLoad({
     host: values.host,
     port,
@@ -197,6 +213,7 @@ if (import.meta.main) {
     connections: Number(values.connections),
     durationS: Number(values.duration),
     warmupS: Number(values.warmup),
+    mode: values.mode,
     onWindow: (edge) => process.stdout.write(`window ${edge}\n`),
   });
   process.stdout.write(`${JSON.stringify(result)}\n`);
