@@ -2,8 +2,8 @@
 // validated as a whole — a config with any problem is rejected with every problem named and the
 // old one stays — then users, access rules, timeouts, limits, resolvers and the log level change
 // for exchanges that start from then on. Open connections are left alone. Listener addresses,
-// header-size limits, the proxy name and the analysis windows are fixed at start: changing them
-// needs a restart.
+// header-size limits, the proxy name, the analysis windows and the number of workers are fixed
+// at start: changing them needs a restart.
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ConfigError } from './config/load.ts';
@@ -14,7 +14,7 @@ export type ReloadResult =
   | { result: 'failure'; problems: readonly string[] };
 
 /** Keys whose change needs a restart: sockets are bound, parsers sized, names handed out. */
-const RESTART_ONLY = ['http', 'socks', 'admin', 'proxyName', 'analysis'] as const;
+const RESTART_ONLY = ['http', 'socks', 'admin', 'proxyName', 'analysis', 'workers'] as const;
 
 export interface ReloadParts {
   /** Reads and validates the configuration again (throws ConfigError). */

@@ -160,7 +160,11 @@ function tryJson(text: string): unknown {
 
 function formatErrors(errors: ErrorObject[], envSources: Map<string, string>): string[] {
   const lines = new Set<string>();
+  // A value that may take one of several forms (workers: an integer or "auto") fails every
+  // branch; one line naming the forms says it better than one line per branch.
+  const unions = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
   for (const e of errors) {
+    if (unions.has(e.instancePath) && e.keyword !== 'anyOf') continue;
     const path = e.instancePath || '/';
     const from = envSources.get(e.instancePath);
     const where = from ? `${path} (from ${from})` : path;
@@ -169,6 +173,9 @@ function formatErrors(errors: ErrorObject[], envSources: Map<string, string>): s
       const parent = schemaAt(e.instancePath.split('/').slice(1)) as { properties?: object } | undefined;
       const allowed = Object.keys(parent?.properties ?? {});
       lines.add(`${where === '/' ? '' : where}/${key}: unknown key (expected one of: ${allowed.join(', ')})`);
+    } else if (e.keyword === 'anyOf') {
+      const union = schemaAt(e.instancePath.split('/').slice(1)) as { anyOf?: unknown[] } | undefined;
+      lines.add(`${where}: must be ${(union?.anyOf ?? []).map(describeForm).join(' or ')}`);
     } else if (e.keyword === 'enum') {
       lines.add(`${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`);
     } else {
@@ -176,6 +183,13 @@ function formatErrors(errors: ErrorObject[], envSources: Map<string, string>): s
     }
   }
   return [...lines];
+}
+
+function describeForm(schema: unknown): string {
+  const s = schema as { type?: string; const?: unknown; minimum?: number; maximum?: number };
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  if (s.type === 'integer' && s.minimum !== undefined && s.maximum !== undefined) return `an integer from ${s.minimum} to ${s.maximum}`;
+  return `a${s.type === 'integer' ? 'n' : ''} ${s.type ?? 'value'}`;
 }
 
 function deepFreeze<T>(value: T): T {

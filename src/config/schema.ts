@@ -38,6 +38,12 @@ export const ConfigSchema = Type.Object(
     http: Listener('127.0.0.1', 8080, true, 'HTTP forward proxy and CONNECT listener'),
     socks: Listener('127.0.0.1', 1080, false, 'SOCKS5 listener (RFC 1928; CONNECT, no-auth or username/password)'),
     admin: Listener('127.0.0.1', 9464, true, 'admin listener: /metrics, /healthz, /readyz'),
+    workers: Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], {
+      default: 1,
+      description:
+        'proxy processes sharing the listeners: 1 runs one process; N > 1 runs a primary that forks N workers ' +
+        '(metrics, reload and shutdown reach all of them); "auto" is one per CPU this process may use',
+    }),
     shutdownGraceMs: Type.Integer({
       minimum: 0,
       maximum: 3_600_000,

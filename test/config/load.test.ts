@@ -144,6 +144,23 @@ describe('environment overrides', () => {
   });
 });
 
+describe('workers', () => {
+  it('is 1 by default, an integer or "auto" from the file or HOPWATCH_WORKERS', () => {
+    assert.equal(validateConfig({}).workers, 1);
+    assert.equal(loadConfig({ file: file('w.yaml', 'workers: 4\n'), env: {} }).workers, 4);
+    assert.equal(loadConfig({ file: file('w-auto.yaml', 'workers: auto\n'), env: {} }).workers, 'auto');
+    assert.equal(loadConfig({ env: { HOPWATCH_WORKERS: '3' } }).workers, 3);
+    assert.equal(loadConfig({ env: { HOPWATCH_WORKERS: 'auto' } }).workers, 'auto');
+  });
+
+  it('names both accepted forms, once, when the value is neither', () => {
+    for (const bad of [0, 'many', 1.5, 257]) {
+      assert.deepEqual(problems(() => validateConfig({ workers: bad })), ['/workers: must be an integer from 1 to 256 or "auto"'], String(bad));
+    }
+    assert.deepEqual(problems(() => loadConfig({ env: { HOPWATCH_WORKERS: 'lots' } })), ['/workers (from HOPWATCH_WORKERS): must be an integer from 1 to 256 or "auto"']);
+  });
+});
+
 describe('config/schema.json', () => {
   it('is the TypeBox schema as published (run `npm run schema` after changing it)', () => {
     assert.equal(readFileSync(SCHEMA_FILE, 'utf8'), schemaText());
