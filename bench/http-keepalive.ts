@@ -4,7 +4,7 @@
 //
 // Every component is its own process, pinned to its own cores when taskset exists, so the
 // proxy under test never competes with the load generator for a core. hopwatch runs from
-// src/cli.ts with its default logging (one JSON line per request, to a file) and metrics on:
+// src/main.js with its default logging (one JSON line per request, to a file) and metrics on:
 // that work is part of what a user pays for, so it is part of the measurement.
 //
 // Usage: node bench/http-keepalive.ts [--duration 10] [--warmup 2] [--connections 50] [--quick]

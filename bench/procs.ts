@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { BODY } from './origin.ts';
+import { launcherNodeFlags } from '../harness/launcher.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -325,14 +326,16 @@ export interface HopwatchSettings {
 }
 
 /**
- * hopwatch from src/cli.ts with config/default.yaml's logging and metrics: only ports (and what
+ * hopwatch from src/main.js with config/default.yaml's logging and metrics: only ports (and what
  * `extraYaml` says) differ. Its request log, which goes to stdout, is written to `logFd`.
  */
 export function startHopwatch(ports: HopwatchPorts, cpu: string | undefined, dir: string, logFd: number | 'ignore', settings: HopwatchSettings = {}): Started {
   const config = join(dir, `hopwatch-${ports.http}.yaml`);
   const socks = ports.socks === undefined ? '' : `socks:\n  enabled: true\n  port: ${ports.socks}\n`;
   writeFileSync(config, `http:\n  port: ${ports.http}\n${socks}admin:\n  port: ${ports.admin}\n${settings.extraYaml ?? ''}`);
-  const args = [...(settings.nodeFlags ?? []), 'src/cli.ts', 'serve', '--config', config];
+  // As users run it: src/main.js (compile cache, no TypeScript stripper in memory) with its
+  // shebang's node flags.
+  const args = [...launcherNodeFlags(), ...(settings.nodeFlags ?? []), 'src/main.js', 'serve', '--config', config];
   return start('hopwatch', cpu, process.execPath, args, { stdout: logFd, env: settings.env ?? {}, raiseFdLimit: settings.raiseFdLimit ?? false });
 }
 

@@ -4,7 +4,7 @@
 //
 // Every component is its own process: the HTTP origin (nginx when on PATH, bench/origin.ts
 // otherwise), the TCP origin for tunnels (bench/tcp-origin.ts), the proxy under test and the
-// load generator; with taskset the proxy gets a core of its own. hopwatch runs from src/cli.ts
+// load generator; with taskset the proxy gets a core of its own. hopwatch runs from src/main.js
 // with config/default.yaml's logging (to a file) and metrics, SOCKS5 on, and the origin's ports
 // allowed for tunnels; each measurement starts it afresh.
 //

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/load.ts';
 import { closedPort } from '../helpers/upstreams.ts';
 import { startProxy } from '../helpers/proxy.ts';
+import { launcherNodeFlags } from '../../harness/launcher.ts';
 import { dockerIgnores, execForm, readDockerfile, readDockerignore, repoPath, type Instruction } from './dockerfile.ts';
 
 const run = promisify(execFile);
@@ -68,12 +69,26 @@ describe('Dockerfile', () => {
     for (const c of copies()) assert.equal(c.chown, 'node:node', `COPY ${c.sources.join(' ')} has --chown=node:node`);
   });
 
+  it('fills Node\'s compile cache at build time, as the user that will read it', () => {
+    // Cache entries are kept per uid, so a cache filled by root is never read by `node`; filled,
+    // it spares every start the TypeScript stripper's memory (src/main.js).
+    const order = runtime.instructions;
+    const user = order.findIndex((i) => i.keyword === 'USER');
+    const env = order.findIndex((i) => i.keyword === 'ENV' && /^NODE_COMPILE_CACHE=\/home\/node\//.test(i.rest));
+    const fill = order.findIndex((i) => i.keyword === 'RUN' && /src\/main\.js/.test(i.rest) && /check-config/.test(i.rest));
+    assert.ok(user >= 0 && env > user && fill > env, 'USER node, then ENV NODE_COMPILE_CACHE under /home/node, then a RUN of src/main.js');
+    assert.ok(order.slice(fill).every((i) => i.keyword !== 'COPY'), 'no source is copied after the cache is filled');
+  });
+
   it('starts node itself (exec form, not npm) on the copied config', () => {
     const cmd = execForm(only('CMD').rest);
     assert.ok(cmd, 'CMD is in exec form, so SIGTERM reaches node');
-    assert.deepEqual(cmd, ['node', 'src/cli.ts', 'serve', '--config', CONFIG_IN_IMAGE]);
+    // The flags of src/main.js's shebang, which `npm start` and the bin run with.
+    const flags = launcherNodeFlags();
+    assert.ok(flags.includes('--max-semi-space-size=8'), flags.join(' '));
+    assert.deepEqual(cmd, ['node', ...flags, 'src/main.js', 'serve', '--config', CONFIG_IN_IMAGE]);
     assert.ok(!all('ENTRYPOINT').length, 'no ENTRYPOINT wraps it');
-    assert.ok(existsSync(repoPath(cmd[1]!)));
+    assert.ok(existsSync(repoPath('src/main.js')));
     assert.ok(copies().some((c) => c.sources.includes('src') && c.dest === '/app/src'), 'src is copied to /app/src (WORKDIR /app)');
     assert.ok(copies().some((c) => c.sources.includes('package.json')), 'package.json is copied ("type": "module", the version)');
   });
