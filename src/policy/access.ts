@@ -106,9 +106,13 @@ export class AccessPolicy {
 /** `current` is read for every exchange, so a reload swaps the rules without re-registering. */
 export function registerAccess(lifecycle: Lifecycle, current: () => AccessPolicy): void {
   // Before credentials are asked for: a client that may not use the proxy learns nothing more.
-  lifecycle.intercept('client', (ex) =>
-    current().clientAllowed(ex.clientIp) ? undefined : new HopFailure('client_denied', `client ${ex.clientIp} is not in access.allowClients`),
-  );
+  lifecycle.intercept('client', (ex) => {
+    // No peer address: the connection was reset before it was accepted (getpeername fails on a
+    // dead socket). The client is gone, not denied; calling it client_denied sent people
+    // looking for an allow-list problem they did not have (found by the fuzzer's resets).
+    if (ex.clientIp === '') return new HopFailure('client_abort', 'the client reset its connection before it was accepted');
+    return current().clientAllowed(ex.clientIp) ? undefined : new HopFailure('client_denied', `client ${ex.clientIp} is not in access.allowClients`);
+  });
   lifecycle.intercept('policy', (ex) => {
     const policy = current();
     if (ex.host === undefined || ex.port === undefined) return undefined;

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, validateConfig } from '../../src/config/load.ts';
-import { AccessPolicy, normalizeAddress } from '../../src/policy/access.ts';
+import { Exchange } from '../../src/exchange/record.ts';
+import { Lifecycle } from '../../src/exchange/lifecycle.ts';
+import { AccessPolicy, normalizeAddress, registerAccess } from '../../src/policy/access.ts';
 import { connectVia, viaProxy } from '../helpers/client.ts';
 import { startDnsServer, type FakeDns } from '../helpers/dns-server.ts';
 import { sample, scrape } from '../helpers/metrics.ts';
@@ -19,6 +21,19 @@ describe('AccessPolicy', () => {
     assert.equal(p.clientAllowed('11.0.0.1'), false);
     assert.equal(p.clientAllowed('::1'), false);
     assert.equal(normalizeAddress('::FFFF:127.0.0.1'), '127.0.0.1');
+  });
+
+  it('calls a client with no peer address (reset before accept) gone, not denied', async () => {
+    const lifecycle = new Lifecycle();
+    const p = policy({ allowClients: ['0.0.0.0/0', '::/0'] });
+    registerAccess(lifecycle, () => p);
+    const gone = await lifecycle.runInterceptors('client', new Exchange(lifecycle, 'connect', '', 0));
+    assert.equal(gone?.code, 'client_abort');
+    assert.equal(gone?.hop, 'client');
+    assert.equal(await lifecycle.runInterceptors('client', new Exchange(lifecycle, 'connect', '192.0.2.1', 1)), undefined);
+    const strict = new Lifecycle();
+    registerAccess(strict, () => policy({ allowClients: ['10.0.0.0/8'] }));
+    assert.equal((await strict.runInterceptors('client', new Exchange(strict, 'http', '192.0.2.1', 1)))?.code, 'client_denied');
   });
 
   it('matches destination names exactly or by suffix, and literals by range', () => {
