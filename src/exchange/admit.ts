@@ -2,23 +2,33 @@
 // all (client), who is it (auth), may it go there (policy). SOCKS5 runs them apart (credentials
 // are checked during its handshake, the destination only arrives afterwards); HTTP runs all three.
 import type { HopFailure } from '../classify/failure.ts';
+import type { MaybePromise } from './lifecycle.ts';
 import type { Exchange } from './record.ts';
 
+type Admission = MaybePromise<HopFailure | undefined>;
+
 /** The client hop: decided before anything, credentials included, is asked of the client. */
-export function screen(ex: Exchange): Promise<HopFailure | undefined> {
+export function screen(ex: Exchange): Admission {
   return ex.lifecycle.runInterceptors('client', ex);
 }
 
-export async function authenticate(ex: Exchange): Promise<HopFailure | undefined> {
+export function authenticate(ex: Exchange): Admission {
   ex.reach('auth');
   return ex.lifecycle.runInterceptors('auth', ex);
 }
 
-export async function authorize(ex: Exchange): Promise<HopFailure | undefined> {
+export function authorize(ex: Exchange): Admission {
   ex.reach('policy');
   return ex.lifecycle.runInterceptors('policy', ex);
 }
 
-export async function admit(ex: Exchange): Promise<HopFailure | undefined> {
-  return (await screen(ex)) ?? (await authenticate(ex)) ?? authorize(ex);
+/** All three in order; synchronous when every interceptor on the way is (see runInterceptors). */
+export function admit(ex: Exchange): Admission {
+  return then(screen(ex), () => then(authenticate(ex), () => authorize(ex)));
+}
+
+/** `next` unless `first` refused; stays synchronous while `first` is. */
+function then(first: Admission, next: () => Admission): Admission {
+  if (first instanceof Promise) return first.then((failure) => failure ?? next());
+  return first ?? next();
 }

@@ -8,7 +8,8 @@ import { HOPS, type Hop } from './hops.ts';
 import type { Exchange } from './record.ts';
 
 export type InterceptResult = HopFailure | undefined;
-export type Interceptor = (exchange: Exchange) => InterceptResult | Promise<InterceptResult>;
+export type MaybePromise<T> = T | Promise<T>;
+export type Interceptor = (exchange: Exchange) => MaybePromise<InterceptResult>;
 
 export interface Observer {
   readonly name: string;
@@ -56,21 +57,15 @@ export class Lifecycle {
     return this.interceptors.has(hop);
   }
 
-  /** Runs the hop's interceptors in order; the first failure ends the exchange. */
-  async runInterceptors(hop: Hop, exchange: Exchange): Promise<InterceptResult> {
+  /**
+   * Runs the hop's interceptors in order; the first failure ends the exchange. Synchronous while
+   * the interceptors are (the allow-lists, the loop check, a cached credential): most exchanges
+   * then pass admission without a promise or a microtask; the first interceptor that returns a
+   * promise makes the rest of the run asynchronous.
+   */
+  runInterceptors(hop: Hop, exchange: Exchange): MaybePromise<InterceptResult> {
     const list = this.interceptors.get(hop);
-    if (!list) return undefined;
-    for (const interceptor of list) {
-      let result: InterceptResult;
-      try {
-        result = await interceptor(exchange);
-      } catch (err) {
-        return new HopFailure('internal_error', 'an interceptor failed', { hop, cause: err });
-      }
-      // A failure is recorded at the hop its interceptor ran at, whatever the code's usual hop.
-      if (result) return result.hop === hop ? result : new HopFailure(result.code, result.detail, { hop, source: result.source, params: result.params, cause: result.cause });
-    }
-    return undefined;
+    return list ? runFrom(hop, list, 0, exchange) : undefined;
   }
 
   hop(exchange: Exchange, hop: Hop): void {
@@ -114,4 +109,32 @@ export class Lifecycle {
   private assertOpen(): void {
     if (this.sealed) throw new Error('register interceptors and observers before the listeners open');
   }
+}
+
+function runFrom(hop: Hop, list: Interceptor[], from: number, exchange: Exchange): MaybePromise<InterceptResult> {
+  for (let i = from; i < list.length; i++) {
+    let result: MaybePromise<InterceptResult>;
+    try {
+      result = list[i]!(exchange);
+    } catch (err) {
+      return interceptorFailed(hop, err);
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (settled) => (settled ? atHop(hop, settled) : runFrom(hop, list, i + 1, exchange)),
+        (err: unknown) => interceptorFailed(hop, err),
+      );
+    }
+    if (result) return atHop(hop, result);
+  }
+  return undefined;
+}
+
+/** A failure is recorded at the hop its interceptor ran at, whatever the code's usual hop. */
+function atHop(hop: Hop, failure: HopFailure): HopFailure {
+  return failure.hop === hop ? failure : new HopFailure(failure.code, failure.detail, { hop, source: failure.source, params: failure.params, cause: failure.cause });
+}
+
+function interceptorFailed(hop: Hop, err: unknown): HopFailure {
+  return new HopFailure('internal_error', 'an interceptor failed', { hop, cause: err });
 }

@@ -52,23 +52,26 @@ export function handleForward(ctx: FrontContext, req: IncomingMessage, res: Serv
   const forwarded = forwardable(req.rawHeaders, HOST_FIELD);
   ex.request.via = forwarded.via;
   if (ctx.authEnabled) ex.request.credentials = parseProxyAuthorization(req.headers['proxy-authorization']);
-  admit(ex).then(
-    (denied) => {
-      if (res.headersSent) return; // answered meanwhile: its body could not be parsed
-      if (denied) return answerFailure(ctx, ex, req, res, denied);
-      const go = () => {
-        if (res.headersSent || notServed(ex, req)) return;
-        if (expectsContinue && !res.destroyed) res.writeContinue();
-        forward(ctx, ex, req, res, target, forwarded, reader);
-      };
-      // A body goes upstream only once the bytes read with its head are parsed (an immediate
-      // runs after the read's parser callbacks, ticks and microtasks run between them): a body
-      // whose framing breaks within them then never reaches the origin, not even in part.
-      if (forwarded.hasBody) setImmediate(go);
-      else go();
-    },
-    (err: unknown) => void (res.headersSent || answerFailure(ctx, ex, req, res, classify(ex.hop, err))),
-  );
+  const admitted = (denied: HopFailure | undefined) => {
+    if (res.headersSent) return; // answered meanwhile: its body could not be parsed
+    if (denied) return answerFailure(ctx, ex, req, res, denied);
+    const go = () => {
+      if (res.headersSent || notServed(ex, req)) return;
+      if (expectsContinue && !res.destroyed) res.writeContinue();
+      forward(ctx, ex, req, res, target, forwarded, reader);
+    };
+    // A body goes upstream only once the bytes read with its head are parsed (an immediate
+    // runs after the read's parser callbacks, ticks and microtasks run between them): a body
+    // whose framing breaks within them then never reaches the origin, not even in part.
+    if (forwarded.hasBody) setImmediate(go);
+    else go();
+  };
+  const admission = admit(ex);
+  if (admission instanceof Promise) {
+    admission.then(admitted, (err: unknown) => void (res.headersSent || answerFailure(ctx, ex, req, res, classify(ex.hop, err))));
+  } else {
+    admitted(admission);
+  }
 }
 
 const HOST_FIELD = new Set(['host']);
@@ -86,8 +89,16 @@ function forward(
   const headers = forwarded.headers;
   headers.unshift('Host', target.authority);
   headers.push('Via', `1.1 ${ctx.viaName}`);
-  const abort = new AbortController();
+  // Only a new upstream connection needs a signal (DNS, connect and TLS listen to it); a request
+  // on a kept-alive connection is stopped through undici's controller.
+  let abort: AbortController | undefined;
+  let stopped: HopFailure | undefined;
   let controller: Dispatcher.DispatchController | undefined;
+  const stop = (why: HopFailure) => {
+    stopped ??= why;
+    abort?.abort(why);
+    controller?.abort(why);
+  };
   let responseTimer: NodeJS.Timeout | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
 
@@ -95,8 +106,7 @@ function forward(
     clearTimeout(responseTimer);
     clearTimeout(idleTimer);
     ex.fail(failure);
-    abort.abort(failure);
-    controller?.abort(failure);
+    stop(failure);
     if (!res.headersSent) answerFailure(ctx, ex, req, res, ex.failure ?? failure);
     else res.destroy(); // a response already started: cut it, never leave the client hanging
   };
@@ -105,9 +115,7 @@ function forward(
   res.once('close', () => {
     if (!res.writableFinished) {
       // The client left: stop the upstream at once instead of downloading into nothing.
-      const gone = new HopFailure('client_abort', 'the client closed the connection', { hop: ex.hop });
-      abort.abort(gone);
-      controller?.abort(gone);
+      stop(new HopFailure('client_abort', 'the client closed the connection', { hop: ex.hop }));
       clearTimeout(responseTimer);
       clearTimeout(idleTimer);
     }
@@ -115,8 +123,12 @@ function forward(
   res.on('drain', () => controller?.resume());
 
   const send = (mayRetry: boolean) => {
-    ctx.pool.acquire(ex, target.scheme, target.host, target.port, abort.signal).then(
-      ({ connection, reused }) => dispatch(connection, reused, mayRetry),
+    const idle = ctx.pool.takeIdle(target.scheme, target.host, target.port);
+    if (idle) return dispatch(idle, true, mayRetry);
+    abort = new AbortController();
+    if (stopped) abort.abort(stopped);
+    ctx.pool.open(ex, target.scheme, target.host, target.port, abort.signal).then(
+      (connection) => dispatch(connection, false, mayRetry),
       // The connector's failures arrive classified (dns, connect, tls, client_abort).
       (err: unknown) => fail(classify('connect', err)),
     );
@@ -136,7 +148,7 @@ function forward(
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c;
-        if (abort.signal.aborted) c.abort(abort.signal.reason as Error);
+        if (stopped) c.abort(stopped);
       },
       onBodySent(chunk) {
         ex.bytes.fromClient += chunk.length;
