@@ -13,6 +13,7 @@ import { REQUEST_ID_HEADER, buildErrorAnswer, writeErrorToSocket } from './error
 import { forwardable } from './headers.ts';
 import { parseConnectTarget } from './target.ts';
 import { relay } from './tunnel.ts';
+import { UpstreamReads } from './upstream-reads.ts';
 
 
 /**
@@ -84,18 +85,17 @@ export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: S
   ex.request.via = forwardable(req.rawHeaders).via;
   if (ctx.authEnabled) ex.request.credentials = parseProxyAuthorization(req.headers['proxy-authorization']);
 
-  void open(target);
-
-  async function open(target: { host: string; port: number }) {
-    let upstream: Socket;
-    try {
-      const denied = await admit(ex);
-      if (denied) return refuse(denied);
-      upstream = await ctx.connector.open(ex, target.host, target.port, { signal: abort.signal });
-    } catch (err) {
-      if (client.destroyed) return; // the client left: already recorded as client_abort
-      return refuse(classify(ex.hop, err));
-    }
+  // Admission is synchronous when its interceptors are; then the only wait is the connect.
+  const reads = new UpstreamReads();
+  const failed = (err: unknown) => {
+    if (client.destroyed) return; // the client left: already recorded as client_abort
+    refuse(classify(ex.hop, err));
+  };
+  const open = (denied: HopFailure | undefined) => {
+    if (denied) return refuse(denied);
+    ctx.connector.open(ex, target.host, target.port, { signal: abort.signal, onread: reads.onread }).then(opened, failed);
+  };
+  const opened = (upstream: Socket) => {
     stopEarlyReading();
     client.off('close', onEarlyClose);
     if (client.destroyed) {
@@ -106,6 +106,13 @@ export function handleConnect(ctx: FrontContext, req: IncomingMessage, client: S
     ex.responseStarted = true;
     ex.reach('deliver');
     client.write(`HTTP/1.1 200 Connection Established\r\n${REQUEST_ID_HEADER}: ${ex.id}\r\n\r\n`);
-    relay(ex, client, upstream, { idleMs: ctx.timeouts.idleMs, tlsMs: ctx.timeouts.tlsMs, maxMs: ctx.timeouts.maxTunnelMs }, early.length > 1 ? Buffer.concat(early) : early[0]);
+    relay(ex, client, upstream, { idleMs: ctx.timeouts.idleMs, tlsMs: ctx.timeouts.tlsMs, maxMs: ctx.timeouts.maxTunnelMs }, early.length > 1 ? Buffer.concat(early) : early[0], reads);
+  };
+  try {
+    const admitted = admit(ex);
+    if (admitted instanceof Promise) admitted.then(open, failed);
+    else open(admitted);
+  } catch (err) {
+    failed(err);
   }
 }

@@ -31,6 +31,8 @@ export function connectAny(
   /** Filled as attempts start and end, so a failure keeps them too. */
   attempts: Attempt[],
   signal?: AbortSignal,
+  /** How the winning socket is read (net.connect's `onread`); 'data' events when absent. */
+  onread?: net.OnReadOpts,
 ): Promise<net.Socket> {
   const order = interleave(addresses);
   const pending = new Map<net.Socket, { attempt: Attempt; started: number }>();
@@ -77,7 +79,9 @@ export function connectAny(
       const attempt: Attempt = { address: target.address, family: target.family, port, outcome: 'pending', ms: 0 };
       attempts.push(attempt);
       const t = performance.now();
-      const socket = net.connect({ host: target.address, port, family: target.family, noDelay: true });
+      const socket = net.connect(onread
+        ? { host: target.address, port, family: target.family, noDelay: true, onread }
+        : { host: target.address, port, family: target.family, noDelay: true });
       pending.set(socket, { attempt, started: t });
       socket.once('connect', () => {
         attempt.ms = performance.now() - t;

@@ -12,6 +12,7 @@ import { Exchange } from '../../exchange/record.ts';
 import type { FrontContext } from '../context.ts';
 import { invalidHost } from '../target.ts';
 import { relay } from '../tunnel.ts';
+import { UpstreamReads } from '../upstream-reads.ts';
 import { handshake, type Refusal } from './handshake.ts';
 import { COMMAND_CONNECT, REPLY_GENERAL_FAILURE, commandName, readRequest, reply } from './messages.ts';
 import { SocketReader } from './reader.ts';
@@ -110,7 +111,8 @@ export function startSession(ctx: FrontContext, socket: Socket): void {
 
     const denied = await authorize(ex);
     if (denied) return refuseRequest(denied);
-    const upstream = await ctx.connector.open(ex, request.host, request.port, { signal: abort.signal });
+    const reads = new UpstreamReads();
+    const upstream = await ctx.connector.open(ex, request.host, request.port, { signal: abort.signal, onread: reads.onread });
     socket.off('end', onEarlyEnd);
     if (socket.destroyed) {
       upstream.destroy(); // the client left meanwhile: onClose recorded it
@@ -122,7 +124,7 @@ export function startSession(ctx: FrontContext, socket: Socket): void {
     ex.responseStarted = true;
     ex.reach('deliver');
     socket.write(reply(0x00, upstream.localAddress, upstream.localPort));
-    relay(ex, socket, upstream, { idleMs: ctx.timeouts.idleMs, tlsMs: ctx.timeouts.tlsMs, maxMs: ctx.timeouts.maxTunnelMs }, head);
+    relay(ex, socket, upstream, { idleMs: ctx.timeouts.idleMs, tlsMs: ctx.timeouts.tlsMs, maxMs: ctx.timeouts.maxTunnelMs }, head, reads);
   }
 
   run().catch((err: unknown) => {
