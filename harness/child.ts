@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { LAUNCHER, launcherNodeFlags } from './launcher.ts';
 
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const GC_PRELOAD = fileURLToPath(new URL('./gc-preload.ts', import.meta.url));
 /** How long one forced collection is given before memory is read. */
 const GC_WAIT_MS = 1_000;
@@ -62,8 +62,11 @@ export class HopwatchChild {
     const dir = mkdtempSync(join(tmpdir(), 'hopwatch-harness-'));
     const file = join(dir, 'hopwatch.yaml');
     writeFileSync(file, stringify(config));
-    // Only PATH: HOPWATCH_* variables of whoever runs the tool would override the config.
-    const child = spawn(process.execPath, ['--expose-gc', '--import', GC_PRELOAD, CLI, 'serve', '--config', file], {
+    // Started as users start it (src/main.js and its shebang's node flags), so memory figures
+    // are the ones they get. Only PATH: HOPWATCH_* variables of whoever runs the tool would
+    // override the config.
+    const args = [...launcherNodeFlags(), '--expose-gc', '--import', GC_PRELOAD, LAUNCHER, 'serve', '--config', file];
+    const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH },
     });
