@@ -117,6 +117,29 @@ describe('hopwatch serve', () => {
     assert.ok(proc.lines.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'));
   });
 
+  it('a second SIGTERM during the drain exits at once with 1', async (t) => {
+    // An origin that never answers keeps a request in flight for the whole 60 s grace period.
+    let arrived!: () => void;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    const origin = await httpOrigin(() => arrived());
+    t.after(() => origin.close());
+    const proc = await serve(file('drain.yaml', 'http:\n  port: 0\nadmin:\n  port: 0\nshutdownGraceMs: 60000\ntimeouts:\n  responseMs: 60000\n'));
+    t.after(() => proc.child.kill('SIGKILL'));
+    const client = net.connect(proc.http, '127.0.0.1');
+    t.after(() => client.destroy());
+    client.write(`GET ${origin.origin}/hang HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await reached;
+    proc.child.kill('SIGTERM');
+    // serve() parses each stdout chunk first (its listener came first), so lines is current.
+    while (!proc.lines.some((l) => l.msg === 'shutting down')) await once(proc.child.stdout!, 'data');
+    assert.equal(proc.child.exitCode, null, 'still draining the hanging request');
+    const started = Date.now();
+    proc.child.kill('SIGTERM');
+    const [code] = (await once(proc.child, 'exit')) as [number];
+    assert.equal(code, 1);
+    assert.ok(Date.now() - started < 10_000, 'did not wait for the grace period');
+  });
+
   it('rejects unknown commands with usage', () => {
     const result = run(['frobnicate']);
     assert.equal(result.status, 64);
