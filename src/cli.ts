@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { startPrimary, WorkerStartError, workerCount } from './cluster/primary.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { redactConfig } from './config/redact.ts';
 import { doctorCommand } from './doctor/command.ts';
@@ -109,38 +110,47 @@ async function serve(file: string | undefined): Promise<number> {
   // Handlers go in before anything listens: a signal that arrives while hopwatch starts (a
   // supervisor reacting to the "listening" line at once) is acted on once it is up, never
   // left to the default action, which would kill the process.
-  let hopwatch: Hopwatch | undefined;
+  let service: Service | undefined;
   let reloadPending = false;
   let stopPending: NodeJS.Signals | undefined;
   let signals = 0;
+  const reload = (s: Service) => {
+    Promise.resolve(s.reload()).catch((err: unknown) => s.logger.error({ err }, 'reload failed'));
+  };
   // SIGHUP: read the file again; a bad one is rejected whole (logged) and the old one stays.
   process.on('SIGHUP', () => {
-    if (hopwatch) hopwatch.reload();
+    if (service) reload(service);
     else reloadPending = true;
   });
   const stop = (signal: NodeJS.Signals) => {
     if (++signals > 1) process.exit(1); // a second signal: stop waiting
-    if (!hopwatch) {
+    if (!service) {
       stopPending = signal;
       return;
     }
-    hopwatch.logger.info({ signal }, 'shutting down');
-    hopwatch.close().then(
+    service.logger.info({ signal }, 'shutting down');
+    service.close().then(
       () => process.exit(0),
       () => process.exit(1),
     );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  hopwatch = await startHopwatch({ config: read(), reloadConfig: read });
+  const config = read();
+  const workers = workerCount(config.workers);
+  // One worker is one process, exactly as without clustering; more: a primary and N workers.
+  service = workers > 1 ? await startPrimary({ config, workers, reloadConfig: read }) : await startHopwatch({ config, reloadConfig: read });
   if (stopPending) {
     signals--;
     stop(stopPending);
   } else if (reloadPending) {
-    hopwatch.reload();
+    reload(service);
   }
   return new Promise<number>(() => {}); // runs until a signal
 }
+
+/** What serve runs: the proxy itself, or the cluster primary in front of its workers. */
+type Service = Pick<Hopwatch, 'logger' | 'close'> & { reload(): unknown };
 
 main(process.argv.slice(2)).then(
   (code) => {
@@ -150,6 +160,9 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`hopwatch: ${err.message}\n`);
       process.exitCode = 65;
+    } else if (err instanceof WorkerStartError) {
+      process.stderr.write(`hopwatch: ${err.message}\n`);
+      process.exitCode = err.exitCode;
     } else if (err instanceof ConfigError || err instanceof ListenError) {
       process.stderr.write(`hopwatch: ${err.message}\n`);
       process.exitCode = err instanceof ConfigError ? 78 : 1;

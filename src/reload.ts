@@ -23,43 +23,66 @@ export interface ReloadParts {
   /** Puts a validated configuration into effect. */
   apply: (next: Config) => void;
   logger: Logger;
-  registry: Registry;
+  /**
+   * Where hopwatch_config_reloads_total is counted and the outcome logged. Absent in a cluster
+   * worker: its primary validated the config, counts the reload once and logs it once.
+   */
+  registry?: Registry;
 }
 
 export function createReloader(parts: ReloadParts): () => ReloadResult {
-  const reloads = new Counter({
-    name: 'hopwatch_config_reloads_total',
-    help: 'Configuration reloads (SIGHUP, POST /reload), by result: success, or failure (the old config stays).',
-    labelNames: ['result'] as const,
-    registers: [parts.registry],
-  });
-  reloads.inc({ result: 'success' }, 0);
-  reloads.inc({ result: 'failure' }, 0);
-
+  const count = parts.registry ? reloadCounter(parts.registry) : undefined;
   return () => {
-    const outcome = attempt(parts);
-    reloads.inc({ result: outcome.result });
-    if (outcome.result === 'success') parts.logger.info({ changed: outcome.changed }, 'config reloaded');
-    else parts.logger.error({ problems: outcome.problems }, 'config reload rejected: the old configuration stays');
+    const checked = checkReload(parts.load, parts.current());
+    if (checked.result === 'success') parts.apply(checked.next);
+    const outcome = withoutConfig(checked);
+    if (count) {
+      count(outcome.result);
+      logReload(parts.logger, outcome);
+    } else {
+      parts.logger.debug({ result: outcome.result }, 'config applied');
+    }
     return outcome;
   };
 }
 
-function attempt(parts: ReloadParts): ReloadResult {
+/** hopwatch_config_reloads_total, both results at zero; returns the function that counts one. */
+export function reloadCounter(registry: Registry): (result: ReloadResult['result']) => void {
+  const reloads = new Counter({
+    name: 'hopwatch_config_reloads_total',
+    help: 'Configuration reloads (SIGHUP, POST /reload), by result: success, or failure (the old config stays).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  reloads.inc({ result: 'success' }, 0);
+  reloads.inc({ result: 'failure' }, 0);
+  return (result) => reloads.inc({ result });
+}
+
+export function logReload(logger: Logger, outcome: ReloadResult, fields: Record<string, unknown> = {}): void {
+  if (outcome.result === 'success') logger.info({ changed: outcome.changed, ...fields }, 'config reloaded');
+  else logger.error({ problems: outcome.problems, ...fields }, 'config reload rejected: the old configuration stays');
+}
+
+export type CheckedReload = { result: 'success'; changed: string[]; next: Config } | { result: 'failure'; problems: readonly string[] };
+
+/** Reads the configuration again and decides whether it can replace `current`, without applying it. */
+export function checkReload(load: () => Config, current: Config): CheckedReload {
   let next: Config;
   try {
-    next = parts.load();
+    next = load();
   } catch (err) {
     return { result: 'failure', problems: err instanceof ConfigError ? err.problems : [String(err)] };
   }
-  const current = parts.current();
   const fixed = [...RESTART_ONLY, 'limits.maxHeaderBytes'].filter((key) => !same(pick(current, key), pick(next, key)));
   if (fixed.length) {
     return { result: 'failure', problems: fixed.map((key) => `/${key.replace('.', '/')}: changing it needs a restart (the rest was not applied either)`) };
   }
-  const changed = changedKeys(current, next);
-  parts.apply(next);
-  return { result: 'success', changed };
+  return { result: 'success', changed: changedKeys(current, next), next };
+}
+
+export function withoutConfig(checked: CheckedReload): ReloadResult {
+  return checked.result === 'success' ? { result: 'success', changed: checked.changed } : checked;
 }
 
 function pick(config: Config, path: string): unknown {

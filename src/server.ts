@@ -7,6 +7,7 @@ import type { DestinationStream, Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/server.ts';
 import { createLiveAnalysis } from './analysis/live.ts';
+import type { ErrorsReport } from './analysis/engine.ts';
 import type { AnalysisOptions } from './analysis/options.ts';
 import { ConfigError } from './config/load.ts';
 import type { Config } from './config/schema.ts';
@@ -43,6 +44,13 @@ export interface StartOptions {
   analysis?: Partial<AnalysisOptions>;
   /** Reads the configuration again for reload(); without it, reload() reports a failure. */
   reloadConfig?: () => Config;
+  /**
+   * Set in a cluster worker (src/cluster/worker.ts): the primary serves the admin listener,
+   * validates, counts and logs reloads once for all workers, and hands every worker the same
+   * Via pseudonym, so a request looping back through a sibling is still recognised. The
+   * worker's log lines carry `worker: id`.
+   */
+  worker?: { id: number; viaName: string };
 }
 
 export interface Hopwatch {
@@ -53,17 +61,20 @@ export interface Hopwatch {
   readonly addresses: { http?: AddressInfo; socks?: AddressInfo; admin?: AddressInfo };
   /** Applies the configuration read again (SIGHUP, POST /reload), or rejects it whole. */
   reload(): ReloadResult;
+  /** What GET /errors answers: the recurrence analysis' findings, optionally about one target. */
+  errors(target?: string): ErrorsReport;
   close(): Promise<void>;
 }
 
 export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
   let config = options.config;
-  const logger = createLogger(config.log.level, options.logDestination);
+  const root = createLogger(config.log.level, options.logDestination);
+  const logger = options.worker ? root.child({ worker: options.worker.id }) : root;
   const lifecycle = new Lifecycle();
   lifecycle.onObserverError = (name, err) => logger.error({ err, observer: name }, 'observer failed');
   const gate = new ConnectionGate(config.limits);
   const connector = new Connector({ ...connectorOptions(config), ca: options.upstreamCa });
-  const viaName = `${config.proxyName}-${randomBytes(3).toString('hex')}`;
+  const viaName = options.worker?.viaName ?? newViaName(config.proxyName);
   const own: OwnListener[] = [];
   // Swapped whole on reload; the interceptors read the current one for every exchange.
   let authenticator = new Authenticator(config.auth.users);
@@ -124,7 +135,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
       }
     },
     logger,
-    registry: metrics.registry,
+    registry: options.worker ? undefined : metrics.registry,
   });
   const addresses: { http?: AddressInfo; socks?: AddressInfo; admin?: AddressInfo } = {};
   try {
@@ -141,7 +152,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
       servers.push(server);
       own.push({ host: config.socks.host, port: addresses.socks.port });
     }
-    if (config.admin.enabled) {
+    if (config.admin.enabled && !options.worker) {
       admin = createAdminServer(metrics.registry, { errors: analysis.errors, ready: () => !state.draining, reload });
       addresses.admin = await listen(admin, 'admin', config.admin.host, config.admin.port);
     }
@@ -150,11 +161,12 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
     admin?.close();
     throw err;
   }
-  warnUnreachableListeners(config, logger);
-  logger.info(
-    { http: addresses.http && `${addresses.http.address}:${addresses.http.port}`, socks: addresses.socks && `${addresses.socks.address}:${addresses.socks.port}`, admin: addresses.admin && `${addresses.admin.address}:${addresses.admin.port}`, version: VERSION },
-    'hopwatch listening',
-  );
+  if (options.worker) {
+    logger.info({ http: hostPort(addresses.http), socks: hostPort(addresses.socks), pid: process.pid }, 'worker listening');
+  } else {
+    warnUnreachableListeners(config, logger);
+    logger.info({ http: hostPort(addresses.http), socks: hostPort(addresses.socks), admin: hostPort(addresses.admin), version: VERSION }, 'hopwatch listening');
+  }
 
   let closing: Promise<void> | undefined;
   return {
@@ -165,6 +177,7 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
     registry: metrics.registry,
     addresses,
     reload,
+    errors: analysis.errors,
     close() {
       closing ??= (async () => {
         state.draining = true;
@@ -185,6 +198,15 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
   };
 }
 
+/** This instance's pseudonym in Via: the proxy name and a random suffix (RFC 9110 7.6.3). */
+export function newViaName(proxyName: string): string {
+  return `${proxyName}-${randomBytes(3).toString('hex')}`;
+}
+
+export function hostPort(address: { address: string; port: number } | undefined): string | undefined {
+  return address && `${address.address}:${address.port}`;
+}
+
 function connectorOptions(config: Config) {
   return {
     dnsMs: config.timeouts.dnsMs,
@@ -195,7 +217,7 @@ function connectorOptions(config: Config) {
 }
 
 /** A listener facing the network while only loopback clients are allowed serves nobody there. */
-function warnUnreachableListeners(config: Config, logger: Logger): void {
+export function warnUnreachableListeners(config: Config, logger: Logger): void {
   const remoteAllowed = config.access.allowClients.some((c) => !/^(127\.|::1(\/|$))/.test(c));
   for (const name of ['http', 'socks'] as const) {
     const listener = config[name];
@@ -216,7 +238,7 @@ export class ListenError extends Error {
   }
 }
 
-function listen(server: NetServer, name: string, host: string, port: number): Promise<AddressInfo> {
+export function listen(server: NetServer, name: string, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => reject(new ListenError(name, host, port, err));
     server.once('error', onError);

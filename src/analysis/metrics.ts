@@ -16,6 +16,9 @@ export function registerFindingMetrics(registry: Registry, engine: RecurrenceEng
     help: 'Findings of the recurrence analysis open now, by kind (GET /errors on the admin listener lists them).',
     labelNames: ['kind'] as const,
     registers: [registry],
+    // Cluster workers each analyse their own connections and open the same finding for a
+    // problem they all see: the largest count, not the sum, is the one to believe.
+    aggregator: 'max',
     collect() {
       sweep(); // a scrape sees what the window supports now, even on a quiet proxy
       for (const kind of FINDING_KINDS) this.set({ kind }, engine.openCount(kind));

@@ -88,6 +88,9 @@ export function exchangeFields(ex: Exchange, temporary?: TemporaryJudge): Record
  */
 export function accessLogObserver(logger: Logger, enabled: () => boolean = () => true, temporary?: TemporaryJudge): Observer {
   const destination = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
+  // The logger's fields (service; and worker, in a cluster), serialised once, not per line.
+  const bound = JSON.stringify(logger.bindings()).slice(1, -1);
+  const bindings = bound ? `${bound},` : '';
   let stampedAt = -1;
   let stamp = '';
   return {
@@ -102,7 +105,7 @@ export function accessLogObserver(logger: Logger, enabled: () => boolean = () =>
         stamp = new Date(now).toISOString();
       }
       const fields = JSON.stringify(exchangeFields(ex, temporary));
-      destination.write(`{"level":"${level}","time":"${stamp}","service":"${SERVICE}",${fields.slice(1, -1)},"msg":"exchange"}\n`);
+      destination.write(`{"level":"${level}","time":"${stamp}",${bindings}${fields.slice(1, -1)},"msg":"exchange"}\n`);
     },
   };
 }

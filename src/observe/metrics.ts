@@ -1,6 +1,8 @@
 // Prometheus metrics from finished exchange records. Labels take values from closed lists only
 // (protocols, catalogue codes, hops): never hosts, clients or users. The series a dashboard
 // expects exist at zero from the start, so rates and ratios work before the first failure.
+// With `workers` > 1 the primary sums every worker's families (prom-client's default
+// aggregator); the few gauges a sum would misstate name their own aggregator.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CATALOGUE, CODES, type Code } from '../classify/catalogue.ts';
 import type { Observer } from '../exchange/lifecycle.ts';
@@ -31,6 +33,16 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5
 // 0.2 and 0.5 are the guide's DNS and TLS risk thresholds.
 const HOP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** prom-client's process_* and nodejs_* families, less three that promtool rejects. */
+export function registerProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  // These three are gauges named like counters, which `promtool check metrics` rejects; the
+  // same numbers remain by type in nodejs_active_handles / _requests / _resources (sum them).
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name);
+  }
+}
+
 export interface Metrics {
   readonly registry: Registry;
   readonly observer: Observer;
@@ -38,12 +50,7 @@ export interface Metrics {
 
 export function createMetrics(gate: ConnectionGate, protocols: readonly Protocol[], version: string): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  // These three are gauges named like counters, which `promtool check metrics` rejects; the
-  // same numbers remain by type in nodejs_active_handles / _requests / _resources (sum them).
-  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
-    registry.removeSingleMetric(name);
-  }
+  registerProcessMetrics(registry);
 
   const requests = new Counter({
     name: 'hopwatch_requests_total',
@@ -105,6 +112,8 @@ export function createMetrics(gate: ConnectionGate, protocols: readonly Protocol
     name: 'hopwatch_connection_utilization_ratio',
     help: 'Open client connections divided by limits.maxConnections (0 to 1).',
     registers: [registry],
+    // Over cluster workers (each has its own limit): the fullest, which is the first to refuse.
+    aggregator: 'max',
     collect() {
       this.set(gate.active / gate.max);
     },
@@ -114,6 +123,7 @@ export function createMetrics(gate: ConnectionGate, protocols: readonly Protocol
     help: 'Always 1; labels carry the hopwatch and Node.js versions.',
     labelNames: ['version', 'node_version'] as const,
     registers: [registry],
+    aggregator: 'first',
   }).set({ version, node_version: process.version }, 1);
 
   for (const protocol of protocols) {

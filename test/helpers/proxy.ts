@@ -30,15 +30,15 @@ export class LogCapture extends Writable {
   }
 
   /** Resolves with the first line (already written or future) matching `predicate`. */
-  waitFor(predicate: (l: LogLine) => boolean, what = 'a matching log line', from = 0): Promise<LogLine> {
+  waitFor(predicate: (l: LogLine) => boolean, what = 'a matching log line', from = 0, timeoutMs = LOG_WAIT_MS): Promise<LogLine> {
     const found = this.lines.slice(from).find(predicate);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
       // A missing line must fail the test, not hang it.
       const timer = setTimeout(() => {
         const recent = this.lines.slice(-3).map((l) => JSON.stringify(l)).join('\n');
-        reject(new Error(`no ${what} within ${LOG_WAIT_MS} ms; last lines:\n${recent}`));
-      }, LOG_WAIT_MS);
+        reject(new Error(`no ${what} within ${timeoutMs} ms; last lines:\n${recent}`));
+      }, timeoutMs);
       this.waiters.push({
         predicate,
         resolve: (l) => {
