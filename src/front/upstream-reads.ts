@@ -5,26 +5,41 @@
 //
 // Every tunnel's upstream starts out reading into one shared buffer whose bytes are copied out at
 // once (a small reply costs a small copy and no 64 KiB allocation). A tunnel whose read fills
-// that buffer carries bulk data: it gets a large buffer of its own, whose reads are handed on
-// without a copy. Such a buffer must not be read into again while a write of it is still
-// pending, so the relay stops reading until that write is done (`pooled` below); tunnels that
-// stay small never hold more than the shared buffer, so idle tunnels cost no buffer memory.
+// that buffer carries bulk data: it gets a 256 KiB buffer of its own, whose reads are handed on
+// without a copy, and a 1 MiB one once it fills that too while its client keeps up (every write
+// done at once). Such a buffer must not be read into again while a write of it is pending, so the
+// relay stops reading until that write is done (see UpstreamSink). A small read puts the tunnel
+// back on the shared buffer: only tunnels streaming right now hold memory of their own, so idle
+// tunnels cost none, and slow clients never make a tunnel grow past 256 KiB.
 import type { OnReadOpts } from 'node:net';
 
 /** The shared first buffer: Node's own read size, so a small tunnel reads as it would anyway. */
 const SHARED_SIZE = 64 * 1024;
-/** A bulk tunnel's own buffer: four times fewer reads (and writes) than 64 KiB ones. */
-export const BULK_READ_SIZE = 256 * 1024;
-/** Bulk buffers kept from closed tunnels for the next ones (a fresh one is paged in anew). */
-const SPARE_MAX = 8;
+/** A bulk tunnel's first buffer of its own, then the largest: 16x fewer reads and writes. */
+const BULK_SIZE = 256 * 1024;
+export const MAX_READ_SIZE = 1024 * 1024;
+/** A read this small on a tunnel's own buffer: the burst is over, back to the shared one. */
+const SMALL_READ = 16 * 1024;
+/** Buffers kept per size from tunnels done with them (a fresh one is paged in anew). */
+const SPARE_MAX = 4;
 
 const shared = Buffer.allocUnsafeSlow(SHARED_SIZE);
-const spare: Buffer[] = [];
+const spare = new Map<number, Buffer[]>([[BULK_SIZE, []], [MAX_READ_SIZE, []]]);
+
+function take(size: number): Buffer {
+  return spare.get(size)!.pop() ?? Buffer.allocUnsafeSlow(size);
+}
+
+function give(buffer: Buffer): void {
+  const list = spare.get(buffer.length);
+  if (list && list.length < SPARE_MAX) list.push(buffer);
+}
 
 /**
- * Receives each upstream read. `pooled`: `chunk` is a view of the tunnel's bulk buffer, valid
- * only until the next read, which comes only after a write of it has completed; otherwise it is
- * the receiver's to keep. Returns false to stop reading (until the socket is resumed).
+ * Receives each upstream read. `pooled`: `chunk` is a view of the tunnel's own buffer, which the
+ * sink must be done with when it returns true (its write completed); false stops reading until
+ * the socket is resumed, which the sink does once that write is done. Otherwise `chunk` is the
+ * sink's to keep, and false only stops reading (back pressure).
  */
 export type UpstreamSink = (chunk: Buffer, pooled: boolean) => boolean;
 
@@ -49,9 +64,9 @@ export class UpstreamReads {
     if (early) for (const chunk of early) sink(chunk, false);
   }
 
-  /** The tunnel is over and its sockets closed: its bulk buffer may serve another tunnel. */
+  /** The tunnel is over and its sockets closed: its buffer may serve another tunnel. */
   release(): void {
-    if (this.buffer !== shared && spare.length < SPARE_MAX) spare.push(this.buffer);
+    if (this.buffer !== shared) give(this.buffer);
     this.buffer = shared;
     this.sink = undefined;
   }
@@ -61,13 +76,22 @@ export class UpstreamReads {
       const copy = Buffer.allocUnsafe(bytes);
       buffer.copy(copy, 0, 0, bytes);
       // A read that filled the shared buffer had more waiting: this tunnel moves bulk data.
-      if (buffer === shared && bytes === SHARED_SIZE) this.buffer = spare.pop() ?? Buffer.allocUnsafeSlow(BULK_READ_SIZE);
+      if (buffer === shared && bytes === SHARED_SIZE) this.buffer = take(BULK_SIZE);
       if (!this.sink) {
         (this.early ??= []).push(copy);
         return true;
       }
       return this.sink(copy, false);
     }
-    return this.sink(buffer.subarray(0, bytes), true);
+    const done = this.sink(buffer.subarray(0, bytes), true);
+    // Resized only while free: a buffer still being written is not handed to anyone else.
+    if (done && bytes === buffer.length && buffer.length < MAX_READ_SIZE) {
+      give(buffer);
+      this.buffer = take(MAX_READ_SIZE);
+    } else if (done && bytes < SMALL_READ) {
+      give(buffer);
+      this.buffer = shared;
+    }
+    return done;
   }
 }
