@@ -8,7 +8,7 @@
 // with config/default.yaml's logging (to a file) and metrics, SOCKS5 on, and the origin's ports
 // allowed for tunnels; each measurement starts it afresh.
 //
-// Usage: npm run bench -- [--quick] [--only keepalive,close,connect,socks,bulk,idle]
+// Usage: npm run bench -- [--quick] [--only keepalive,close,connect,socks,bulk,idle,workers]
 //        [--duration S] [--warmup S] [--connections N] [--bulk-mib N] [--idle N]
 //        [--origin auto|node|nginx] [--out FILE]
 // --quick: 1.5 s runs, 32 MiB transfers, 1,000 idle tunnels. Raw results: bench/results/latest.json.
@@ -22,6 +22,7 @@ import { measureClose } from './measure-close.ts';
 import { measureIdle } from './measure-idle.ts';
 import { measureKeepalive } from './measure-keepalive.ts';
 import { measureConnectRate, measureSocksRate } from './measure-tunnels.ts';
+import { measureWorkers } from './measure-workers.ts';
 import { ROOT, freePorts, onPath, placement, startHttpOrigin, startNode, stop, waitForPort } from './procs.ts';
 
 const MEASURES: Record<string, (bench: Bench) => Promise<Section>> = {
@@ -31,6 +32,7 @@ const MEASURES: Record<string, (bench: Bench) => Promise<Section>> = {
   socks: measureSocksRate,
   bulk: measureBulk,
   idle: measureIdle,
+  workers: measureWorkers,
 };
 
 function readOptions(): { options: BenchOptions; only: string[]; out: string } {

@@ -71,6 +71,8 @@ interface Slot {
   readonly backoff: RestartBackoff;
   worker?: Worker;
   state: 'starting' | 'serving' | 'stopped';
+  /** It said hello and was sent its configuration: from then on it hears reloads. */
+  greeted: boolean;
   forkedAt: number;
   /** Set when the worker said why it could not start. */
   failure?: { message: string; exitCode: number };
@@ -92,6 +94,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<ClusterPrim
     number: i + 1,
     backoff: new RestartBackoff(options.backoff),
     state: 'stopped',
+    greeted: false,
     forkedAt: 0,
   }));
   const bySlot = new Map<Worker, Slot>();
@@ -143,6 +146,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<ClusterPrim
     slot.restartTimer = undefined;
     slot.failure = undefined;
     slot.state = 'starting';
+    slot.greeted = false;
     slot.forkedAt = performance.now();
     const worker = cluster.fork();
     slot.worker = worker;
@@ -155,8 +159,15 @@ export async function startPrimary(options: PrimaryOptions): Promise<ClusterPrim
   const adminServer = createAdminServer(metrics, {
     ready: () => !closing && serving().length > 0,
     errors: async (target) => {
-      const asked = serving().map(async (slot) => ({ worker: slot.number, report: (await ask(slot, { kind: 'errors', target })) as ErrorsReport }));
-      return mergeErrorReports(await Promise.all(asked));
+      const asked = serving().map(async (slot) => {
+        try {
+          return { worker: slot.number, report: (await ask(slot, { kind: 'errors', target })) as ErrorsReport };
+        } catch (err) {
+          if (err instanceof WorkerGone) return undefined;
+          throw Object.assign(new Error(`worker ${slot.number}: ${(err as Error).message}`), { status: 503 });
+        }
+      });
+      return mergeErrorReports((await Promise.all(asked)).filter((a) => a !== undefined));
     },
     reload: () => reload(),
   });
@@ -184,7 +195,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<ClusterPrim
   function handle(slot: Slot, worker: Worker, message: FromWorker): void {
     switch (message.type) {
       case 'hopwatch:hello':
-        post(worker, { type: 'hopwatch:start', worker: slot.number, viaName, config });
+        slot.greeted = post(worker, { type: 'hopwatch:start', worker: slot.number, viaName, config });
         return;
       case 'hopwatch:listening':
         slot.state = 'serving';
@@ -241,11 +252,9 @@ export async function startPrimary(options: PrimaryOptions): Promise<ClusterPrim
   } catch (err) {
     // Nothing serves yet: stop the others at once and report why the cluster could not start.
     closing = Promise.resolve();
+    const gone = new Promise<void>((resolve) => (allExited = resolve));
     for (const slot of slots) slot.worker?.process.kill('SIGKILL');
-    await new Promise<void>((resolve) => {
-      const check = () => (slots.every((s) => !s.worker) ? resolve() : setTimeout(check, 10));
-      check();
-    });
+    if (slots.some((s) => s.worker)) await gone;
     detach();
     admin?.close();
     throw err;
@@ -271,8 +280,9 @@ export async function startPrimary(options: PrimaryOptions): Promise<ClusterPrim
     if (checked.result === 'success') {
       config = checked.next;
       logger.level = config.log.level;
-      // Workers still starting take it too: they queue it behind their start.
-      const told = slots.filter((s) => s.worker && s.state !== 'stopped');
+      // Workers still starting take it too (they queue it behind their start); one that has not
+      // said hello yet will be started with the new configuration.
+      const told = slots.filter((s) => s.worker && s.greeted);
       const answers = await Promise.allSettled(told.map((slot) => ask(slot, { kind: 'reload', config })));
       answers.forEach((answer, i) => {
         const failed = answer.status === 'rejected' ? String(answer.reason) : (answer.value as ReloadResult).result === 'failure' ? JSON.stringify(answer.value) : undefined;
