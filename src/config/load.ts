@@ -6,7 +6,8 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
-import { ConfigSchema, schemaAt, type Config } from './schema.ts';
+import { CONFIG_SCHEMA, schemaAt } from './json-schema.ts';
+import type { Config } from './schema.ts';
 import { checkSemantics } from './semantics.ts';
 
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
@@ -24,7 +25,7 @@ export class ConfigError extends Error {
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: true });
-const validate = ajv.compile<Config>(ConfigSchema);
+const validate = ajv.compile<Config>(CONFIG_SCHEMA);
 
 export interface LoadOptions {
   /** A config file; the embedded default when absent. */

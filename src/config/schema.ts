@@ -1,7 +1,7 @@
 // The one description of hopwatch's configuration: TypeBox gives both the JSON Schema
 // (validated by ajv, published as config/schema.json) and the static type, so they cannot drift.
 // Every object carries `default: {}` so ajv's useDefaults fills nested sections that are absent.
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535, description: '0 picks a free port' });
 const Host = Type.String({ minLength: 1, description: 'address to bind' });
@@ -178,14 +178,3 @@ export const ConfigSchema = Type.Object(
 );
 
 export type Config = Static<typeof ConfigSchema>;
-
-/** The schema node at a config path ("timeouts", "connectMs"); array indexes step into items. */
-export function schemaAt(path: readonly string[]): TSchema | undefined {
-  let node: TSchema | undefined = ConfigSchema;
-  for (const key of path) {
-    const shape = node as { properties?: Record<string, TSchema>; items?: TSchema };
-    node = /^[0-9]+$/.test(key) && shape.items ? shape.items : shape.properties?.[key];
-    if (!node) return undefined;
-  }
-  return node;
-}
