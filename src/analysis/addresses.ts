@@ -36,21 +36,21 @@ export class AddressDetector {
   observe(obs: Observation, outcome: Outcome): void {
     const { target, time } = obs;
     if (!target) return;
-    const failed = new Set<string>();
+    let failed: Set<string> | undefined; // most exchanges have no failed address: no Set for them
     for (const attempt of obs.attempts ?? []) {
       if (!attemptFailed(attempt.outcome)) continue;
       this.fail(target, attempt.address, attempt.outcome, obs);
-      failed.add(attempt.address);
+      (failed ??= new Set()).add(attempt.address);
     }
     if (obs.upstreamIp) {
       if (outcome === 'failure' && AFTER_CONNECT.has(obs.hop)) {
         this.fail(target, obs.upstreamIp, obs.code, obs);
-        failed.add(obs.upstreamIp);
+        (failed ??= new Set()).add(obs.upstreamIp);
       } else if (outcome === 'success') {
         this.succeed(target, obs.upstreamIp, time);
       }
     }
-    for (const address of failed) this.check(target, address, time);
+    if (failed) for (const address of failed) this.check(target, address, time);
   }
 
   private fail(target: string, address: string, code: string, obs: Observation): void {
@@ -65,7 +65,7 @@ export class AddressDetector {
 
   private succeed(target: string, address: string, time: number): void {
     this.successes.touch(target, () => new BoundedMap(ADDRESSES_PER_TARGET)).touch(address, () => ({ last: time })).last = time;
-    const stats = this.stats.get(`${target} ${address}`);
+    const stats = this.stats.size === 0 ? undefined : this.stats.get(`${target} ${address}`);
     if (!stats) return;
     stats.lastOk = Math.max(stats.lastOk, time);
     // The address works again: whatever was open about it is over.

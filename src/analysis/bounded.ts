@@ -5,6 +5,8 @@
 /** A Map that keeps at most `max` keys; `touch` moves a key to the young end. */
 export class BoundedMap<K, V> {
   private readonly map = new Map<K, V>();
+  /** The key touched last (the end of the map's order), while it is still in the map. */
+  private youngest: K | undefined;
   readonly max: number;
   /** Called with each evicted entry, so a finding that depended on it can close. */
   onEvict: ((key: K, value: V) => void) | undefined;
@@ -25,9 +27,12 @@ export class BoundedMap<K, V> {
   /** The value for `key`, created by `make` when absent; either way it becomes the youngest. */
   touch(key: K, make: () => V): V {
     let value = this.map.get(key);
+    // Traffic to one destination touches the same key over and over: already the youngest.
+    if (value !== undefined && key === this.youngest) return value;
     if (value === undefined) value = make();
     else this.map.delete(key); // re-inserting moves it to the end of Map's insertion order
     this.map.set(key, value);
+    this.youngest = key;
     while (this.map.size > this.max) {
       const [oldKey, oldValue] = this.map.entries().next().value as [K, V];
       this.map.delete(oldKey);
@@ -37,6 +42,7 @@ export class BoundedMap<K, V> {
   }
 
   delete(key: K): boolean {
+    if (key === this.youngest) this.youngest = undefined;
     return this.map.delete(key);
   }
 

@@ -99,12 +99,13 @@ export class FindingBook {
     this.open = new BoundedMap(maxKeys, (_key, finding) => this.finish(finding, finding.evidence.last_seen));
   }
 
+  // Asked for every exchange, while findings are rare: with none open, no key is built.
   get(subject: FindingSubject): Finding | undefined {
-    return this.open.get(findingKey(subject));
+    return this.open.size === 0 ? undefined : this.open.get(findingKey(subject));
   }
 
   isOpen(subject: FindingSubject): boolean {
-    return this.open.get(findingKey(subject)) !== undefined;
+    return this.get(subject) !== undefined;
   }
 
   /** Opens the finding, or refreshes the evidence of the one already open. */
@@ -134,6 +135,7 @@ export class FindingBook {
 
   /** Closes the finding if it is open. */
   resolve(subject: FindingSubject, at: number): void {
+    if (this.open.size === 0) return;
     const key = findingKey(subject);
     const finding = this.open.get(key);
     if (!finding) return;

@@ -30,7 +30,10 @@ export function findingFields(f: Finding): Record<string, unknown> {
 export function createLiveAnalysis(logger: Logger, options: Partial<AnalysisOptions> = {}): LiveAnalysis {
   const engine = new RecurrenceEngine(options);
   const now = engine.options.now;
-  const seen = new WeakSet<Exchange>();
+  // The exchange ingested last: the observer and the access log's question come in the same
+  // lifecycle.end(), one after the other, so this is enough to feed each exchange once, without
+  // a WeakSet entry per exchange (weak tables cost every young-generation GC).
+  let last: Exchange | undefined;
   engine.onFinding((event, finding) => {
     if (event === 'opened') logger.warn(findingFields(finding), 'finding_opened');
     else logger.info(findingFields(finding), 'finding_closed');
@@ -39,8 +42,8 @@ export function createLiveAnalysis(logger: Logger, options: Partial<AnalysisOpti
   // Whichever runs first, the analysis observer or the access log asking `temporary`, feeds the
   // exchange once: the log line then reflects this exchange too, whatever the registration order.
   const ingest = (ex: Exchange) => {
-    if (!ex.finished || seen.has(ex)) return;
-    seen.add(ex);
+    if (!ex.finished || ex === last) return;
+    last = ex;
     engine.observe(observationFromExchange(ex, now()));
   };
   const sweep = () => engine.sweep(now());
