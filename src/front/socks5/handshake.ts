@@ -4,7 +4,9 @@
 // onto the record and tells the client in SOCKS5 terms.
 import { HopFailure } from '../../classify/failure.ts';
 import { authenticate } from '../../exchange/admit.ts';
+import type { MaybePromise } from '../../exchange/lifecycle.ts';
 import type { Exchange } from '../../exchange/record.ts';
+import { after } from '../../util/maybe.ts';
 import {
   METHOD_NONE_ACCEPTABLE, METHOD_NO_AUTH, METHOD_USER_PASS, methodReply, readGreeting, readUserPass, userPassReply,
 } from './messages.ts';
@@ -32,9 +34,15 @@ export interface HandshakeOptions {
 
 const hex = (methods: readonly number[]) => methods.map((m) => `0x${m.toString(16).padStart(2, '0')}`).join(', ');
 
-/** Runs greeting and authentication; undefined when the session may go on to its request. */
-export async function handshake(ex: Exchange, reader: SocketReader, options: HandshakeOptions): Promise<Refusal | undefined> {
-  const methods = await readGreeting(reader);
+/**
+ * Runs greeting and authentication; undefined when the session may go on to its request.
+ * Synchronous while the messages are already in and the auth hop answers at once.
+ */
+export function handshake(ex: Exchange, reader: SocketReader, options: HandshakeOptions): MaybePromise<Refusal | undefined> {
+  return after(readGreeting(reader), (methods) => afterGreeting(ex, reader, options, methods));
+}
+
+function afterGreeting(ex: Exchange, reader: SocketReader, options: HandshakeOptions, methods: number[]): MaybePromise<Refusal | undefined> {
   const refusing = options.refusal !== undefined;
   const acceptable = options.authEnabled && !refusing ? [METHOD_USER_PASS] : [METHOD_NO_AUTH, METHOD_USER_PASS];
   const method = acceptable.find((m) => methods.includes(m));
@@ -45,29 +53,33 @@ export async function handshake(ex: Exchange, reader: SocketReader, options: Han
     // No credentials can follow. The auth hop decides what that is (auth_missing when users are
     // configured, with its auth_failure event); without users nobody there objects, and the
     // client still offered nothing hopwatch speaks.
-    const failure = (await authenticate(ex)) ??
-      new HopFailure('auth_missing', `the client offered no method hopwatch serves (offered ${hex(methods)}; served 0x00, 0x02)`, { hop: 'auth' });
-    return { failure, reply, status: METHOD_NONE_ACCEPTABLE };
+    return after(authenticate(ex), (failure) => ({
+      failure: failure ??
+        new HopFailure('auth_missing', `the client offered no method hopwatch serves (offered ${hex(methods)}; served 0x00, 0x02)`, { hop: 'auth' }),
+      reply,
+      status: METHOD_NONE_ACCEPTABLE,
+    }));
   }
 
   options.write(methodReply(method));
   if (method === METHOD_NO_AUTH) {
     if (refusing) return undefined;
-    const failure = await authenticate(ex);
     // 0x00 was already chosen, so SOCKS5 has no way left to say "auth failed": close.
-    return failure ? { failure } : undefined;
+    return after(authenticate(ex), (failure) => (failure ? { failure } : undefined));
   }
 
-  const credentials = await readUserPass(reader);
-  if (refusing) {
-    options.write(userPassReply(true));
-    return undefined;
-  }
-  ex.request.credentials = { kind: 'socks5', username: credentials.username, password: credentials.password };
-  const failure = await authenticate(ex);
-  if (failure) return { failure, reply: userPassReply(false), status: 0x01 };
-  // Without configured users the name is taken as the client gives it: it labels, it proves nothing.
-  if (!options.authEnabled) ex.user = credentials.username;
-  options.write(userPassReply(true));
-  return undefined;
+  return after(readUserPass(reader), (credentials) => {
+    if (refusing) {
+      options.write(userPassReply(true));
+      return undefined;
+    }
+    ex.request.credentials = { kind: 'socks5', username: credentials.username, password: credentials.password };
+    return after(authenticate(ex), (failure): Refusal | undefined => {
+      if (failure) return { failure, reply: userPassReply(false), status: 0x01 };
+      // Without configured users the name is taken as the client gives it: it labels, it proves nothing.
+      if (!options.authEnabled) ex.user = credentials.username;
+      options.write(userPassReply(true));
+      return undefined;
+    });
+  });
 }

@@ -1,10 +1,12 @@
 // The SOCKS5 messages: the greeting and request of RFC 1928, the username/password
 // sub-negotiation of RFC 1929, and the replies. Parsers read exactly one message from the reader
-// and throw a classified HopFailure for anything that is not one: socks_malformed (no reply is
-// owed to a client that does not speak SOCKS5), or a code whose catalogue entry names the reply.
+// (synchronously when it is already in) and throw a classified HopFailure for anything that is
+// not one: socks_malformed (no reply is owed to a client that does not speak SOCKS5), or a code
+// whose catalogue entry names the reply.
 import { HopFailure } from '../../classify/failure.ts';
 import { ATYP_DOMAIN, ATYP_IPV4, ATYP_IPV6, encodeAddress, formatIpv4, formatIpv6 } from './address.ts';
-import { StreamEnded, type SocketReader } from './reader.ts';
+import type { MaybePromise } from '../../exchange/lifecycle.ts';
+import { StreamEnded, type Cursor, type SocketReader } from './reader.ts';
 
 export const SOCKS_VERSION = 0x05;
 export const AUTH_VERSION = 0x01;
@@ -41,61 +43,68 @@ function wrongVersion(what: string, byte: number, expected: number): HopFailure 
   return malformed(`${what} with version 0x${byte.toString(16).padStart(2, '0')}, expected 0x0${expected}${hint}`);
 }
 
-/** The first bytes of a message: a client that stops between messages has left, not garbled. */
-async function first(reader: SocketReader, n: number, what: string): Promise<Buffer> {
+/**
+ * One message through `parse`. A stream that ends before the message is complete: with none of
+ * its bytes in, the client stopped between messages and has left (client_abort); with some,
+ * the message is truncated (socks_malformed).
+ */
+function read<T>(reader: SocketReader, what: string, parse: (c: Cursor) => T): MaybePromise<T> {
+  let result: MaybePromise<T>;
   try {
-    return await reader.read(n);
+    result = reader.parse(parse);
   } catch (err) {
-    if (err instanceof StreamEnded && err.buffered === 0) {
-      throw new HopFailure('client_abort', `the client closed the connection before its ${what}`, { hop: 'parse' });
-    }
-    throw err instanceof StreamEnded ? malformed(`truncated ${what}`) : err;
+    throw ended(err, what);
   }
+  return result instanceof Promise ? result.catch((err: unknown) => Promise.reject(ended(err, what))) : result;
 }
 
-async function more(reader: SocketReader, n: number, what: string): Promise<Buffer> {
-  try {
-    return await reader.read(n);
-  } catch (err) {
-    throw err instanceof StreamEnded ? malformed(`truncated ${what}`) : err;
-  }
+function ended(err: unknown, what: string): unknown {
+  if (!(err instanceof StreamEnded)) return err;
+  if (err.buffered === 0) return new HopFailure('client_abort', `the client closed the connection before its ${what}`, { hop: 'parse' });
+  return malformed(`truncated ${what}`);
 }
 
 /** VER NMETHODS METHODS… → the methods offered. */
-export async function readGreeting(reader: SocketReader): Promise<number[]> {
-  const [version = 0, count = 0] = await first(reader, 2, 'greeting');
-  if (version !== SOCKS_VERSION) throw wrongVersion('greeting', version, SOCKS_VERSION);
-  if (count === 0) throw malformed('greeting offering no methods');
-  return [...(await more(reader, count, 'greeting'))];
+export function readGreeting(reader: SocketReader): MaybePromise<number[]> {
+  return read(reader, 'greeting', (c) => {
+    const [version = 0, count = 0] = c.take(2);
+    if (version !== SOCKS_VERSION) throw wrongVersion('greeting', version, SOCKS_VERSION);
+    if (count === 0) throw malformed('greeting offering no methods');
+    return [...c.take(count)];
+  });
 }
 
 /** RFC 1929: VER ULEN UNAME PLEN PASSWD. Bytes that are not UTF-8 decode to U+FFFD (no such user). */
-export async function readUserPass(reader: SocketReader): Promise<UserPass> {
-  const [version = 0, userLength = 0] = await first(reader, 2, 'username/password');
-  if (version !== AUTH_VERSION) throw wrongVersion('username/password message', version, AUTH_VERSION);
-  if (userLength === 0) throw malformed('username/password message with an empty username');
-  const username = await more(reader, userLength + 1, 'username/password');
-  const passwordLength = username[userLength]!;
-  const password = await more(reader, passwordLength, 'username/password');
-  return { username: username.toString('utf8', 0, userLength), password: password.toString('utf8') };
+export function readUserPass(reader: SocketReader): MaybePromise<UserPass> {
+  return read(reader, 'username/password', (c) => {
+    const [version = 0, userLength = 0] = c.take(2);
+    if (version !== AUTH_VERSION) throw wrongVersion('username/password message', version, AUTH_VERSION);
+    if (userLength === 0) throw malformed('username/password message with an empty username');
+    const username = c.take(userLength + 1);
+    const passwordLength = username[userLength]!;
+    const password = c.take(passwordLength);
+    return { username: username.toString('utf8', 0, userLength), password: password.toString('utf8') };
+  });
 }
 
 /** VER CMD RSV ATYP DST.ADDR DST.PORT. RSV is not checked: clients are known to send junk there. */
-export async function readRequest(reader: SocketReader): Promise<SocksRequest> {
-  const [version = 0, command = 0, , atyp = 0] = await first(reader, 4, 'request');
-  if (version !== SOCKS_VERSION) throw wrongVersion('request', version, SOCKS_VERSION);
-  let host: string;
-  if (atyp === ATYP_IPV4) host = formatIpv4(await more(reader, 4, 'request'));
-  else if (atyp === ATYP_IPV6) host = formatIpv6(await more(reader, 16, 'request'));
-  else if (atyp === ATYP_DOMAIN) {
-    const [length = 0] = await more(reader, 1, 'request');
-    host = (await more(reader, length, 'request')).toString('utf8');
-  } else {
-    // The address length is unknown, so nothing after it can be read: answered as it stands.
-    throw new HopFailure('socks_address_type_unsupported', `address type 0x${atyp.toString(16).padStart(2, '0')} (${commandName(command)})`);
-  }
-  const port = (await more(reader, 2, 'request')).readUInt16BE(0);
-  return { command, host, port };
+export function readRequest(reader: SocketReader): MaybePromise<SocksRequest> {
+  return read(reader, 'request', (c) => {
+    const [version = 0, command = 0, , atyp = 0] = c.take(4);
+    if (version !== SOCKS_VERSION) throw wrongVersion('request', version, SOCKS_VERSION);
+    let host: string;
+    if (atyp === ATYP_IPV4) host = formatIpv4(c.take(4));
+    else if (atyp === ATYP_IPV6) host = formatIpv6(c.take(16));
+    else if (atyp === ATYP_DOMAIN) {
+      const [length = 0] = c.take(1);
+      host = c.take(length).toString('utf8');
+    } else {
+      // The address length is unknown, so nothing after it can be read: answered as it stands.
+      throw new HopFailure('socks_address_type_unsupported', `address type 0x${atyp.toString(16).padStart(2, '0')} (${commandName(command)})`);
+    }
+    const port = c.take(2).readUInt16BE(0);
+    return { command, host, port };
+  });
 }
 
 export function methodReply(method: number): Buffer {

@@ -83,13 +83,19 @@ export function startSession(ctx: FrontContext, socket: Socket): void {
     refuse({ failure, reply: reply(code), status: code });
   };
 
+  // Each step answers synchronously when it can (a message already in, an interceptor with its
+  // answer at hand) and is awaited only when it returned a promise: a session then costs a
+  // promise per message it had to wait for, not one per step and field.
   async function run(): Promise<void> {
-    const refusal = ctx.gate.refusal(socket) ?? (await screen(ex));
+    const screened = ctx.gate.refusal(socket) ?? screen(ex);
+    const refusal = screened instanceof Promise ? await screened : screened;
     ex.reach('parse');
-    const stop = await handshake(ex, reader, { authEnabled: ctx.authEnabled, refusal, write });
+    const shaken = handshake(ex, reader, { authEnabled: ctx.authEnabled, refusal, write });
+    const stop = shaken instanceof Promise ? await shaken : shaken;
     if (stop) return refuse(stop);
 
-    const request = await readRequest(reader);
+    const requested = readRequest(reader);
+    const request = requested instanceof Promise ? await requested : requested;
     requestRead = true;
     clearTimeout(handshakeTimer);
     ex.method = commandName(request.command);
@@ -109,7 +115,8 @@ export function startSession(ctx: FrontContext, socket: Socket): void {
     else socket.once('end', onEarlyEnd);
     if (socket.destroyed) return;
 
-    const denied = await authorize(ex);
+    const authorized = authorize(ex);
+    const denied = authorized instanceof Promise ? await authorized : authorized;
     if (denied) return refuseRequest(denied);
     const reads = new UpstreamReads();
     const upstream = await ctx.connector.open(ex, request.host, request.port, { signal: abort.signal, onread: reads.onread });
