@@ -4,9 +4,14 @@
 // merged, /readyz, POST /reload), validates a reload once and hands it to every worker, drains
 // them all on SIGTERM, and replaces a worker that dies unasked, with backoff.
 //
-// Connections are shared out round-robin: the primary accepts and passes each to the next
-// worker (node:cluster's default on Linux). Measured against SCHED_NONE (every worker accepting
-// on the shared socket) in bench/measure-workers.ts: see README, Multi-core.
+// Connections: every worker accepts on the listening socket itself, which the primary opened
+// and shares (node:cluster's SCHED_NONE), rather than node's default on Linux, round-robin, where
+// the primary accepts each connection and hands it over the IPC channel. Measured with
+// `npm run bench -- --only workers` on two cores: keep-alive costs the same either way (~135 µs
+// of CPU per request); a new connection (Connection: close, every tunnel) cost ~230 µs more with
+// round-robin, whose one-at-a-time hand-over peaked near 2,000 connections/s where the shared
+// socket reached 4,000-5,000/s, both workers busy. NODE_CLUSTER_SCHED_POLICY=rr, node's own
+// variable, still chooses round-robin.
 import cluster, { type Worker } from 'node:cluster';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -188,6 +193,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<ClusterPrim
     const slot = bySlot.get(worker);
     if (slot) exited(slot, worker, code, signal);
   };
+  if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], serialization: 'advanced' });
   cluster.on('message', onMessage);
   cluster.on('exit', onExit);
