@@ -3,7 +3,8 @@
 // the origin answers "ok" once it has them all), `repeats` times, each on a new tunnel. Writes
 // are 1 MiB and downloads read into a reused 1 MiB buffer (tunnel-client's Sink), so the relay in
 // between, not this client, is what limits the rate. Uploads are read by the origin with plain
-// 'data' events (a server socket cannot take `onread`), which caps direct uploads lower.
+// 'data' events (a server socket cannot take `onread`), each read freed once counted (see
+// tcp-origin.ts), which still caps direct uploads below direct downloads.
 //
 // Usage: node bench/bulk.ts --via direct|connect|socks --proxy-port P --target-port T
 //        --direction get|put [--bytes 268435456] [--repeats 3]

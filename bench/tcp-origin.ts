@@ -44,6 +44,18 @@ function streamOut(socket: net.Socket, total: number): void {
   fill();
 }
 
+/**
+ * A read is only counted, so its memory is returned at once (detached) instead of left to the
+ * garbage collector: 64 KiB ArrayBuffers per read count as external memory, and the full
+ * collections V8 runs against that pressure made this origin, not what sits between it and the
+ * client, the limit of every upload (direct uploads 1,100-1,300 MB/s here, 1,650-1,870 freed).
+ * Each read is its own ArrayBuffer (Node allocates one per read); anything else is left alone.
+ */
+function release(chunk: Buffer): void {
+  const buffer = chunk.buffer;
+  if (chunk.byteOffset === 0 && chunk.byteLength === buffer.byteLength && buffer instanceof ArrayBuffer) buffer.transfer(0);
+}
+
 function swallow(socket: net.Socket, total: number, already: number): void {
   let got = already;
   const done = () => void socket.end('ok\n');
@@ -53,6 +65,7 @@ function swallow(socket: net.Socket, total: number, already: number): void {
   }
   socket.on('data', (chunk: Buffer) => {
     got += chunk.length;
+    release(chunk);
     if (got >= total) {
       socket.removeAllListeners('data');
       done();
