@@ -34,6 +34,7 @@ export function connectAny(
   /** How the winning socket is read (net.connect's `onread`); 'data' events when absent. */
   onread?: net.OnReadOpts,
 ): Promise<net.Socket> {
+  if (addresses.length === 1) return connectOne(addresses[0]!, port, timeoutMs, attempts, signal, onread);
   const order = interleave(addresses);
   const pending = new Map<net.Socket, { attempt: Attempt; started: number }>();
   return new Promise<net.Socket>((resolve, reject) => {
@@ -103,6 +104,8 @@ export function connectAny(
         resolve(socket);
       });
       socket.once('error', (err) => {
+        // The winner's later errors are the caller's: its attempt keeps its connect time.
+        if (attempt.outcome === 'connected') return;
         attempt.ms = performance.now() - t;
         pending.delete(socket);
         if (settled) return;
@@ -124,6 +127,59 @@ export function connectAny(
     if (signal?.aborted) return onAbort();
     if (!order.length) return fail(new HopFailure('internal_error', 'no addresses to connect to', { hop: 'connect' }));
     startNext();
+  });
+}
+
+/**
+ * connectAny for one address (an IP literal, a name with one address): the same outcomes,
+ * attempt record and errors, without the machinery for racing several (a map of attempts, the
+ * stagger timer): this is every tunnel to an address.
+ */
+function connectOne(
+  target: ResolvedAddress,
+  port: number,
+  timeoutMs: number,
+  attempts: Attempt[],
+  signal: AbortSignal | undefined,
+  onread: net.OnReadOpts | undefined,
+): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const attempt: Attempt = { address: target.address, family: target.family, port, outcome: 'pending', ms: 0 };
+    attempts.push(attempt);
+    const started = performance.now();
+    const socket = net.connect(onread
+      ? { host: target.address, port, family: target.family, noDelay: true, onread }
+      : { host: target.address, port, family: target.family, noDelay: true });
+    /** Ends the attempt with `outcome`; false when it had ended already. */
+    const settle = (outcome: string): boolean => {
+      if (attempt.outcome !== 'pending') return false;
+      attempt.outcome = outcome;
+      attempt.ms = performance.now() - started;
+      clearTimeout(deadline);
+      signal?.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const deadline = setTimeout(() => {
+      if (!settle('connect_timeout')) return;
+      socket.destroy();
+      reject(new HopFailure('connect_timeout', `no TCP connection to ${describeTargets([target], port)} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onAbort = () => {
+      if (!settle('abandoned')) return;
+      socket.destroy();
+      reject(signal!.reason as Error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => {
+      if (settle('connected')) resolve(socket);
+    });
+    // Stays after the connect (it ignores a settled attempt), so an error before the caller
+    // attaches its own cannot crash the process.
+    socket.once('error', (err) => {
+      const failure = classify('connect', err);
+      if (settle(failure.code)) reject(failure);
+    });
   });
 }
 
