@@ -7,10 +7,10 @@
 // Connections: every worker accepts on the listening socket itself, which the primary opened
 // and shares (node:cluster's SCHED_NONE), rather than node's default on Linux, round-robin, where
 // the primary accepts each connection and hands it over the IPC channel. Measured with
-// `npm run bench -- --only workers` on two cores: keep-alive costs the same either way (~135 µs
-// of CPU per request); a new connection (Connection: close, every tunnel) cost ~230 µs more with
-// round-robin, whose one-at-a-time hand-over peaked near 2,000 connections/s where the shared
-// socket reached 4,000-5,000/s, both workers busy. NODE_CLUSTER_SCHED_POLICY=rr, node's own
+// `npm run bench -- --only workers` on two cores: keep-alive costs about the same either way
+// (135-150 µs of CPU per request); a new connection (Connection: close, every tunnel) cost
+// ~230 µs more with round-robin, whose one-at-a-time hand-over peaked near 2,400 connections/s
+// where the shared socket reached 4,000-5,000/s, both workers busy. NODE_CLUSTER_SCHED_POLICY=rr, node's own
 // variable, still chooses round-robin.
 import cluster, { type Worker } from 'node:cluster';
 import type { Server as HttpServer } from 'node:http';
