@@ -9,8 +9,10 @@
 // without a copy, and a 1 MiB one once it fills that too while its client keeps up (every write
 // done at once). Such a buffer must not be read into again while a write of it is pending, so the
 // relay stops reading until that write is done (see UpstreamSink). A small read puts the tunnel
-// back on the shared buffer: only tunnels streaming right now hold memory of their own, so idle
-// tunnels cost none, and slow clients never make a tunnel grow past 256 KiB.
+// back on the shared buffer, and a closed tunnel gives its buffer back: tunnels that never
+// streamed (idle ones, small exchanges) hold none, and slow clients never make a tunnel grow past
+// 256 KiB. A buffer is only ever swapped inside a read's callback: the socket keeps reading into
+// the one it was last handed, so one taken away at any other moment could still be written into.
 import type { OnReadOpts } from 'node:net';
 
 /** The shared first buffer: Node's own read size, so a small tunnel reads as it would anyway. */
