@@ -69,6 +69,16 @@ export const INDICATORS: ReadonlyArray<{ anchor: string; title: string; meaning:
     meaning: 'Prometheus cannot scrape hopwatch: the process is down, or its admin listener unreachable',
     action: 'Check the process or pod, its logs (a config error exits 78), and admin.host/admin.port',
   },
+  {
+    anchor: 'worker-restarts', title: 'Worker restarts (workers > 1)',
+    meaning: 'A worker process died unasked and the primary replaced it (hopwatch_worker_restarts_total by reason: crashed is a non-zero exit, killed a signal such as the OOM killer\'s, exited an exit 0); its open connections and tunnels were cut. One restart warns; more than 5 in 15 minutes is a crash loop, where replacements die within seconds and the primary retries after up to 30 s',
+    action: 'Read the `worker died: replacing it` log lines (worker, pid, code, signal) and what that worker logged just before; killed: compare memory with the container\'s limit (each process takes about 100 MiB at rest); in a crash loop every replacement meets the same cause, and once it is gone the next attempt (at most 30 s later) serves again',
+  },
+  {
+    anchor: 'workers-down', title: 'Fewer workers serving (workers > 1)',
+    meaning: 'hopwatch_workers, the worker processes serving now, has stayed below the most this instance served in the last hour (the configured count is not exported): a slot is not refilled, because its replacements die before they listen or hang starting, and the others take its connections within their own limits. At 0 nothing accepts proxy connections although the primary still answers /metrics, and /readyz answers 503',
+    action: 'Read the log: `worker died: replacing it` lines and what the replacements logged before they died (see worker-restarts); a replacement that neither dies nor listens is stuck starting: restart the instance. A restart that lowered `workers` on purpose keeps the warning for up to an hour under the same instance label: silence it',
+  },
 ];
 
 function indicator(i: (typeof INDICATORS)[number]): string {

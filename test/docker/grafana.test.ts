@@ -1,12 +1,14 @@
 // The shipped Grafana dashboard and its provisioning. The point of the metric check: a query that
 // names a metric hopwatch does not export (a typo, a renamed counter, a recording rule nobody
 // wrote) shows "No data" forever and nobody notices until an incident, so every name in every
-// query must be exported by createMetrics() or recorded by docker/prometheus/rules.
+// query must be exported by createMetrics() (or, with workers > 1, the cluster primary's
+// createPrimaryMetrics()) or recorded by docker/prometheus/rules.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
+import { createPrimaryMetrics } from '../../src/cluster/metrics.ts';
 import { ConnectionGate } from '../../src/front/connections.ts';
 import { createMetrics } from '../../src/observe/metrics.ts';
 
@@ -146,11 +148,12 @@ function labelValuesExpr(query: string): string {
 
 // ── the names that may appear ───────────────────────────────────────────────
 
-/** Every series name hopwatch's /metrics carries, histograms expanded to their series. */
+/** Every series name hopwatch's /metrics carries (a cluster primary's own families included), histograms expanded to their series. */
 async function exportedNames(): Promise<Set<string>> {
   const { registry } = createMetrics(new ConnectionGate({ maxConnections: 1, maxConnectionsPerClient: 1 }), ['http', 'connect', 'socks5'], '0');
+  const primary = createPrimaryMetrics(() => 0).registry;
   const names = new Set<string>();
-  for (const metric of await registry.getMetricsAsJSON()) {
+  for (const metric of [...await registry.getMetricsAsJSON(), ...await primary.getMetricsAsJSON()]) {
     const type = String(metric.type);
     if (type === 'histogram') {
       for (const suffix of ['_bucket', '_sum', '_count']) names.add(metric.name + suffix);
@@ -313,6 +316,8 @@ describe('Grafana dashboard', () => {
     assert.deepEqual(steps('DNS resolution: P50, P95, P99'), [0.2]);
     assert.deepEqual(steps('TLS handshake: P50, P95, P99'), [0.5]);
     assert.deepEqual(steps('Connection utilisation by instance'), [0.8]);
+    // HopwatchWorkerRestarting: any restart warns (> 0), more than 5 in 15 minutes is critical.
+    assert.deepEqual(steps('Worker restarts in the last 15 min'), [1, 6]);
   });
 
   it('queries only metrics hopwatch exports or recording rules define', async () => {
@@ -331,7 +336,8 @@ describe('Grafana dashboard', () => {
       }
     }
     // Guards against a tokenizer that finds nothing and so passes everything.
-    for (const name of ['hopwatch:errors:rate5m', 'hopwatch_transferred_bytes_total', 'process_open_fds', 'nodejs_gc_duration_seconds_sum']) {
+    for (const name of ['hopwatch:errors:rate5m', 'hopwatch_transferred_bytes_total', 'process_open_fds', 'nodejs_gc_duration_seconds_sum',
+      'hopwatch_workers', 'hopwatch_worker_restarts_total']) {
       assert.ok(used.has(name), `the dashboard uses ${name}`);
     }
     if (recorded) {

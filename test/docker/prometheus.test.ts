@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { CATALOGUE, CODES, codeForUpstreamStatus } from '../../src/classify/catalogue.ts';
+import { createPrimaryMetrics } from '../../src/cluster/metrics.ts';
 import { PROTOCOLS } from '../../src/exchange/hops.ts';
 import { ConnectionGate } from '../../src/front/connections.ts';
 import { createMetrics } from '../../src/observe/metrics.ts';
@@ -81,16 +82,18 @@ const recordingNamed = (name: string): Rule => {
 interface Exported {
   readonly labels: Set<string>;
 }
+/** A process's families, and with workers > 1 the cluster primary's own (hopwatch_workers, …). */
 async function exported(): Promise<{ metrics: Map<string, Exported>; values: Map<string, Set<string>> }> {
   const { registry } = createMetrics(new ConnectionGate({ maxConnections: 1, maxConnectionsPerClient: 1 }), PROTOCOLS, '0');
+  const primary = createPrimaryMetrics(() => 0).registry;
   const metrics = new Map<string, Exported>();
   const values = new Map<string, Set<string>>();
-  for (const m of await registry.getMetricsAsJSON()) {
+  for (const m of [...await registry.getMetricsAsJSON(), ...await primary.getMetricsAsJSON()]) {
     const type = String(m.type);
     const series = m.values as ReadonlyArray<{ metricName?: string; labels: Record<string, string | number> }>;
     const names = type === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => m.name + s)
       : type === 'summary' ? [m.name, `${m.name}_sum`, `${m.name}_count`] : [m.name];
-    for (const name of names) metrics.set(name, { labels: new Set(type === 'histogram' && name.endsWith('_bucket') ? ['le'] : []) });
+    for (const name of names) if (!metrics.has(name)) metrics.set(name, { labels: new Set(type === 'histogram' && name.endsWith('_bucket') ? ['le'] : []) });
     for (const s of series) {
       for (const [k, v] of Object.entries(s.labels)) {
         for (const name of names) if (k !== 'le' || name.endsWith('_bucket')) metrics.get(name)?.labels.add(k);
@@ -322,6 +325,11 @@ describe('docker/prometheus/rules', () => {
     expect('HopwatchConnectFailuresHigh', /code=~"connect_refused\|connect_timeout\|net_unreachable\|host_unreachable"/);
     expect('HopwatchTlsFailuresHigh', /code=~"tls_\.\*"/);
     expect('HopwatchAuthFailuresHigh', /hopwatch:auth_failures:rate5m/);
+    // Multi-core: any worker restart warns, a crash loop is critical; fewer workers than the
+    // instance had warns, none is critical.
+    expect('HopwatchWorkerRestarting', /increase\(hopwatch_worker_restarts_total\[15m\]\)\)\) > 0$/,
+      /increase\(hopwatch_worker_restarts_total\[15m\]\)\)\) > 5$/);
+    expect('HopwatchWorkersDown', /^hopwatch_workers < max_over_time\(hopwatch_workers\[1h\]\)$/, /^hopwatch_workers == 0$/);
     // Ratios divide by a denominator filtered with > 0: no traffic, no sample, no alert.
     for (const a of ALERTS.filter((x) => x.expr.includes('/'))) {
       assert.match(a.expr, /\/\s*\(.*>\s*0\s*\)/s, `${a.alert} guards its denominator with > 0`);
