@@ -6,6 +6,7 @@ import type { LogLevel } from '../config/schema.ts';
 import type { Observer } from '../exchange/lifecycle.ts';
 import type { Exchange } from '../exchange/record.ts';
 import { formatHostPort } from '../util/address.ts';
+import { LineBatch, isLineSink } from './line-batch.ts';
 
 const SERVICE = 'hopwatch';
 
@@ -22,7 +23,10 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
   // libuv's thread pool per line, the largest single cost of a CONNECT tunnel (about a sixth of
   // its proxy CPU, measured; a synchronous write costs about what formatting the line does), so
   // a file is written synchronously, as Node writes process.stdout to one.
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: stdoutIsFile() }));
+  const sink = destination ?? pino.destination({ dest: 1, sync: stdoutIsFile() });
+  // pino's own destination gets its lines a turn of the event loop at a time (line-batch.ts);
+  // any other stream (a test's, say) gets each line as it is written.
+  return pino(options, isLineSink(sink) ? new LineBatch(sink) : sink);
 }
 
 function stdoutIsFile(): boolean {
