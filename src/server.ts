@@ -155,6 +155,11 @@ export async function startHopwatch(options: StartOptions): Promise<Hopwatch> {
     if (config.admin.enabled && !options.worker) {
       admin = createAdminServer(metrics.registry, { errors: analysis.errors, ready: () => !state.draining, reload });
       addresses.admin = await listen(admin, 'admin', config.admin.host, config.admin.port);
+      // The admin listener too: through the proxy, any client would reach /metrics and the
+      // loopback-only POST /reload from the proxy's own loopback address.
+      own.push({ host: config.admin.host, port: addresses.admin.port });
+    } else if (config.admin.enabled && config.admin.port !== 0) {
+      own.push({ host: config.admin.host, port: config.admin.port }); // served by the cluster primary
     }
   } catch (err) {
     for (const server of servers) server.close();

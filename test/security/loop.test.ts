@@ -1,5 +1,5 @@
 // Loops: a request through hopwatch to one of its own listeners (HTTP forward, CONNECT and
-// SOCKS5, to the HTTP port and to the SOCKS port, by address or by a name resolving to it) is
+// SOCKS5, to the HTTP, SOCKS and admin ports, by address or by a name resolving to it) is
 // refused as loop_detected before any connection is made, and so is a request carrying hopwatch's
 // own Via pseudonym. Nothing reaches the origin, and no second exchange starts inside hopwatch.
 import assert from 'node:assert/strict';
@@ -61,10 +61,12 @@ async function socks(request: Buffer): Promise<Buffer> {
   return reply;
 }
 
-const listeners = () => [['HTTP', proxy.port], ['SOCKS', proxy.socksPort!]] as const;
+const listeners = () => [['HTTP', proxy.port], ['SOCKS', proxy.socksPort!], ['admin', Number(new URL(proxy.adminUrl).port)]] as const;
 
 describe('loops: to hopwatch\'s own listeners', () => {
-  for (const which of ['HTTP', 'SOCKS'] as const) {
+  // The admin port as well: through the proxy, a client would reach /metrics and the
+  // loopback-only POST /reload from the proxy's own loopback address.
+  for (const which of ['HTTP', 'SOCKS', 'admin'] as const) {
     for (const host of ['127.0.0.1', 'self.test', 'localhost']) {
       it(`HTTP forward to its own ${which} port via ${host}: 502 loop_detected`, T, async () => {
         const port = listeners().find(([name]) => name === which)![1];
