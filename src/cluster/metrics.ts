@@ -52,6 +52,8 @@ export interface WorkerAnswer {
   families: Family[];
 }
 
+const START_TIME = 'process_start_time_seconds';
+
 export class ClusterMetrics {
   private readonly own: Registry;
   private readonly ask: () => Promise<WorkerAnswer[]>;
@@ -71,7 +73,12 @@ export class ClusterMetrics {
   async metrics(): Promise<string> {
     const answers = await this.ask();
     for (const answer of answers) this.last.set(answer.id, answer.families);
-    const merged = AggregatorRegistry.aggregate([...answers.map((a) => a.families), this.retired, await this.own.getMetricsAsJSON()]);
+    // Every process has its own start time, which no aggregate can merge (prom-client omits it):
+    // the primary's stands for the service, so dashboards still see the service restart; a
+    // worker's replacement is hopwatch_worker_restarts_total's to count.
+    const own = ((await this.own.getMetricsAsJSON()) as Family[]).map((f) => (f.name === START_TIME ? { ...f, aggregator: 'first' as const } : f));
+    const fromWorkers = answers.map((a) => a.families.filter((f) => f.name !== START_TIME));
+    const merged = AggregatorRegistry.aggregate([...fromWorkers, this.retired, own]);
     return merged.metrics();
   }
 

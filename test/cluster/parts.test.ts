@@ -77,6 +77,10 @@ describe('ClusterMetrics', () => {
     assert.equal(sample(text, 'hopwatch_workers'), 2);
     assert.equal(sample(text, 'hopwatch_config_reloads_total', { result: 'success' }), 1);
     assert.match(text, /^process_cpu_seconds_total /m, 'the primary\'s process metrics are in the sums');
+    // The primary's own start time, once, whatever the workers' say (dashboards count restarts by it).
+    const started = [...text.matchAll(/^process_start_time_seconds (\S+)$/gm)].map((m) => Number(m[1]));
+    assert.equal(started.length, 1);
+    assert.ok(Math.abs(started[0]! - (Date.now() - process.uptime() * 1000) / 1000) < 5, `${started[0]} is this process's start`);
   });
 
   it('keeps a dead worker\'s counters and histograms as last scraped, not its gauges', async () => {
