@@ -76,13 +76,7 @@ export function connectAny(
 
     function startNext() {
       if (settled || next >= order.length) return;
-      const target = order[next++]!;
-      const attempt: Attempt = { address: target.address, family: target.family, port, outcome: 'pending', ms: 0 };
-      attempts.push(attempt);
-      const t = performance.now();
-      const socket = net.connect(onread
-        ? { host: target.address, port, family: target.family, noDelay: true, onread }
-        : { host: target.address, port, family: target.family, noDelay: true });
+      const { attempt, socket, started: t } = startAttempt(order[next++]!, port, attempts, onread);
       pending.set(socket, { attempt, started: t });
       socket.once('connect', () => {
         attempt.ms = performance.now() - t;
@@ -145,12 +139,7 @@ function connectOne(
 ): Promise<net.Socket> {
   return new Promise<net.Socket>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason as Error);
-    const attempt: Attempt = { address: target.address, family: target.family, port, outcome: 'pending', ms: 0 };
-    attempts.push(attempt);
-    const started = performance.now();
-    const socket = net.connect(onread
-      ? { host: target.address, port, family: target.family, noDelay: true, onread }
-      : { host: target.address, port, family: target.family, noDelay: true });
+    const { attempt, socket, started } = startAttempt(target, port, attempts, onread);
     /** Ends the attempt with `outcome`; false when it had ended already. */
     const settle = (outcome: string): boolean => {
       if (attempt.outcome !== 'pending') return false;
@@ -181,6 +170,16 @@ function connectOne(
       if (settle(failure.code)) reject(failure);
     });
   });
+}
+
+/** One connection attempt, recorded in `attempts` as it starts. */
+function startAttempt(target: ResolvedAddress, port: number, attempts: Attempt[], onread: net.OnReadOpts | undefined) {
+  const attempt: Attempt = { address: target.address, family: target.family, port, outcome: 'pending', ms: 0 };
+  attempts.push(attempt);
+  const started = performance.now();
+  // net ignores an onread that is not an object: 'data' events then, as for any socket.
+  const socket = net.connect({ host: target.address, port, family: target.family, noDelay: true, onread });
+  return { attempt, socket, started };
 }
 
 function describeTargets(order: readonly ResolvedAddress[], port: number): string {
