@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { viaProxy } from './helpers/client.ts';
-import { closedPort, httpOrigin } from './helpers/upstreams.ts';
+import { closedPort, heldOrigin, httpOrigin } from './helpers/upstreams.ts';
 
 const CLI = new URL('../src/cli.ts', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'hopwatch-cli-'));
@@ -119,16 +119,14 @@ describe('hopwatch serve', () => {
 
   it('a second SIGTERM during the drain exits at once with 1', async (t) => {
     // An origin that never answers keeps a request in flight for the whole 60 s grace period.
-    let arrived!: () => void;
-    const reached = new Promise<void>((resolve) => (arrived = resolve));
-    const origin = await httpOrigin(() => arrived());
+    const origin = await heldOrigin();
     t.after(() => origin.close());
     const proc = await serve(file('drain.yaml', 'http:\n  port: 0\nadmin:\n  port: 0\nshutdownGraceMs: 60000\ntimeouts:\n  responseMs: 60000\n'));
     t.after(() => proc.child.kill('SIGKILL'));
     const client = net.connect(proc.http, '127.0.0.1');
     t.after(() => client.destroy());
     client.write(`GET ${origin.origin}/hang HTTP/1.1\r\nHost: x\r\n\r\n`);
-    await reached;
+    await origin.arrived;
     proc.child.kill('SIGTERM');
     // serve() parses each stdout chunk first (its listener came first), so lines is current.
     while (!proc.lines.some((l) => l.msg === 'shutting down')) await once(proc.child.stdout!, 'data');

@@ -12,7 +12,7 @@ import { SocksClient } from 'socks';
 import { viaProxy } from '../helpers/client.ts';
 import { serve, writeConfig, type ServeProcess } from '../helpers/cluster.ts';
 import { sample, scrape } from '../helpers/metrics.ts';
-import { httpOrigin, tcpServer } from '../helpers/upstreams.ts';
+import { heldOrigin, httpOrigin, tcpServer } from '../helpers/upstreams.ts';
 
 const T = { timeout: 30_000 };
 const CLUSTER = 'workers: 2\nhttp:\n  port: 0\nsocks:\n  enabled: true\n  port: 0\nadmin:\n  port: 0\n';
@@ -97,26 +97,20 @@ describe('workers: 2', () => {
   });
 
   it('SIGTERM: /readyz 503, an in-flight request finishes, every worker drains, the primary exits 0', T, async (t) => {
-    let release: () => void = () => {};
-    let arrived: () => void = () => {};
-    const atOrigin = new Promise<void>((resolve) => (arrived = resolve));
-    const origin = await httpOrigin((_req, res) => {
-      release = () => res.end('finished during the drain');
-      arrived();
-    });
+    const origin = await heldOrigin();
     t.after(() => origin.close());
     const proc = await serve(`${CLUSTER}shutdownGraceMs: 5000\n`);
     stopAfter(t, proc);
     const req = http.request({ host: '127.0.0.1', port: proc.http, path: `${origin.origin}/slow`, agent: false });
     req.end();
-    await atOrigin;
+    await origin.arrived;
 
     proc.child.kill('SIGTERM');
     await proc.logs.waitFor((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM');
     const ready = await fetch(`${proc.adminUrl}/readyz`);
     assert.equal(ready.status, 503, 'draining: load balancers must stop sending');
 
-    release();
+    origin.release();
     const [res] = (await once(req, 'response')) as [http.IncomingMessage];
     let body = '';
     for await (const chunk of res) body += String(chunk);
@@ -133,16 +127,14 @@ describe('workers: 2', () => {
   });
 
   it('a second signal exits at once, workers included', T, async (t) => {
-    let arrived: () => void = () => {};
-    const atOrigin = new Promise<void>((resolve) => (arrived = resolve));
-    const origin = await httpOrigin(() => arrived()); // never answers
+    const origin = await heldOrigin(); // never released
     t.after(() => origin.close());
     const proc = await serve(`${CLUSTER}shutdownGraceMs: 60000\n`);
     stopAfter(t, proc);
     const req = http.request({ host: '127.0.0.1', port: proc.http, path: `${origin.origin}/held`, agent: false });
     req.on('error', () => {});
     req.end();
-    await atOrigin;
+    await origin.arrived;
     proc.child.kill('SIGTERM');
     await proc.logs.waitFor((l) => l.msg === 'shutting down');
     const started = performance.now();

@@ -41,6 +41,25 @@ export async function httpOrigin(handler: http.RequestListener): Promise<Upstrea
   return wrap(server, port, sockets);
 }
 
+export interface HeldOrigin extends Upstream {
+  /** Resolves when the first request has arrived. */
+  arrived: Promise<void>;
+  /** Answers every request held so far with `body`. */
+  release(): void;
+}
+
+/** An HTTP origin that holds each request until release(): an exchange kept in flight. */
+export async function heldOrigin(body = 'finished during the drain'): Promise<HeldOrigin> {
+  let arrive!: () => void;
+  const arrived = new Promise<void>((resolve) => (arrive = resolve));
+  const held: http.ServerResponse[] = [];
+  const origin = await httpOrigin((_req, res) => {
+    held.push(res);
+    arrive();
+  });
+  return { ...origin, arrived, release: () => { for (const res of held.splice(0)) res.end(body); } };
+}
+
 /** A raw TCP server: `onSocket` decides what each connection gets. */
 export async function tcpServer(onSocket: (socket: net.Socket) => void): Promise<Upstream> {
   const sockets: net.Socket[] = [];

@@ -5,24 +5,18 @@ import net from 'node:net';
 import { describe, it } from 'node:test';
 import { connectVia } from '../helpers/client.ts';
 import { startProxy } from '../helpers/proxy.ts';
-import { httpOrigin, tcpServer } from '../helpers/upstreams.ts';
+import { heldOrigin, tcpServer } from '../helpers/upstreams.ts';
 
 describe('graceful shutdown', () => {
   it('lets an in-flight request finish, turns /readyz 503 and stops accepting meanwhile', async (t) => {
-    let release: () => void = () => {};
-    let arrived: () => void = () => {};
-    const atOrigin = new Promise<void>((resolve) => (arrived = resolve));
-    const origin = await httpOrigin((_req, res) => {
-      release = () => res.end('finished during the drain');
-      arrived();
-    });
+    const origin = await heldOrigin();
     t.after(() => origin.close());
     const proxy = await startProxy({}, { graceMs: 5_000 });
     const agent = new http.Agent({ keepAlive: true });
     t.after(() => agent.destroy());
     const req = http.request({ host: '127.0.0.1', port: proxy.port, path: `${origin.origin}/slow`, agent });
     req.end();
-    await atOrigin;
+    await origin.arrived;
 
     const closing = proxy.close();
     const ready = await fetch(`${proxy.adminUrl}/readyz`);
@@ -31,7 +25,7 @@ describe('graceful shutdown', () => {
     const [err] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
     assert.equal(err.code, 'ECONNREFUSED', 'the listener no longer accepts');
 
-    release();
+    origin.release();
     const [res] = (await once(req, 'response')) as [http.IncomingMessage];
     let body = '';
     for await (const chunk of res) body += String(chunk);
