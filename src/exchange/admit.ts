@@ -2,7 +2,7 @@
 // all (client), who is it (auth), may it go there (policy). SOCKS5 runs them apart (credentials
 // are checked during its handshake, the destination only arrives afterwards); HTTP runs all three.
 import type { HopFailure } from '../classify/failure.ts';
-import type { MaybePromise } from './lifecycle.ts';
+import { after, type MaybePromise } from '../util/maybe.ts';
 import type { Exchange } from './record.ts';
 
 type Admission = MaybePromise<HopFailure | undefined>;
@@ -24,11 +24,5 @@ export function authorize(ex: Exchange): Admission {
 
 /** All three in order; synchronous when every interceptor on the way is (see runInterceptors). */
 export function admit(ex: Exchange): Admission {
-  return then(screen(ex), () => then(authenticate(ex), () => authorize(ex)));
-}
-
-/** `next` unless `first` refused; stays synchronous while `first` is. */
-function then(first: Admission, next: () => Admission): Admission {
-  if (first instanceof Promise) return first.then((failure) => failure ?? next());
-  return first ?? next();
+  return after(screen(ex), (refused) => refused ?? after(authenticate(ex), (denied) => denied ?? authorize(ex)));
 }

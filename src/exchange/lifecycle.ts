@@ -6,9 +6,9 @@ import diagnostics from 'node:diagnostics_channel';
 import { HopFailure } from '../classify/failure.ts';
 import { HOPS, type Hop } from './hops.ts';
 import type { Exchange } from './record.ts';
+import type { MaybePromise } from '../util/maybe.ts';
 
 export type InterceptResult = HopFailure | undefined;
-export type MaybePromise<T> = T | Promise<T>;
 export type Interceptor = (exchange: Exchange) => MaybePromise<InterceptResult>;
 
 export interface Observer {

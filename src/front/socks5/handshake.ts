@@ -4,9 +4,8 @@
 // onto the record and tells the client in SOCKS5 terms.
 import { HopFailure } from '../../classify/failure.ts';
 import { authenticate } from '../../exchange/admit.ts';
-import type { MaybePromise } from '../../exchange/lifecycle.ts';
 import type { Exchange } from '../../exchange/record.ts';
-import { after } from '../../util/maybe.ts';
+import { after, type MaybePromise } from '../../util/maybe.ts';
 import {
   METHOD_NONE_ACCEPTABLE, METHOD_NO_AUTH, METHOD_USER_PASS, methodReply, readGreeting, readUserPass, userPassReply,
 } from './messages.ts';

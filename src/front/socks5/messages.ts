@@ -5,7 +5,7 @@
 // whose catalogue entry names the reply.
 import { HopFailure } from '../../classify/failure.ts';
 import { ATYP_DOMAIN, ATYP_IPV4, ATYP_IPV6, encodeAddress, formatIpv4, formatIpv6 } from './address.ts';
-import type { MaybePromise } from '../../exchange/lifecycle.ts';
+import type { MaybePromise } from '../../util/maybe.ts';
 import { StreamEnded, type Cursor, type SocketReader } from './reader.ts';
 
 export const SOCKS_VERSION = 0x05;

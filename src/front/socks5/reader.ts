@@ -9,7 +9,7 @@
 // message in one packet, so the common case is synchronous: a whole handshake costs no promise
 // per field, only one per message that had to be waited for.
 import type { Socket } from 'node:net';
-import type { MaybePromise } from '../../exchange/lifecycle.ts';
+import type { MaybePromise } from '../../util/maybe.ts';
 
 /** The socket ended (or closed) before a message was complete. */
 export class StreamEnded extends Error {
